@@ -1,0 +1,50 @@
+"""Batches of features as tensors, dynamically padded to the longest row of each batch.
+
+    for idx in batch_order(feats.lengths, batch_size=8, shuffle=True, group_by_length=True, rng=rng):
+        batch = to_batch(feats, idx, device=device, token_types=True)
+
+Shape glossary:
+    N  features;  B  rows in a batch;  S  longest row of the batch (<= L = max_seq_length)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from distilbo.data.types import Features
+
+
+def batch_order(lengths: np.ndarray, *, batch_size: int, shuffle: bool, group_by_length: bool,
+                rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Row indices per batch. Length grouping sorts within shuffled mega-batches of 50 batches, so batches have
+    similar lengths (little padding) while the order stays random."""
+    n = len(lengths)
+    idx = rng.permutation(n) if shuffle else np.arange(n)
+    if group_by_length:
+        mega = batch_size * 50
+        idx = np.concatenate([c[np.argsort(-lengths[c], kind="stable")] for c in np.array_split(idx, max(1, -(-n // mega)))]) if n else idx
+    batches = [idx[i:i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle and group_by_length:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def to_batch(features: Features, idx: np.ndarray, *, device: torch.device, token_types: bool,
+             pad_to: int | None = None) -> dict[str, torch.Tensor]:
+    """input_ids / attention_mask (/ token_type_ids) / labels for rows `idx`, cut to the batch's longest row
+    (or padded to `pad_to`, the standard fixed-length path)."""
+    width = pad_to or int(features.lengths[idx].max())
+    ids = torch.from_numpy(np.asarray(features.input_ids[idx, :width], dtype=np.int64))
+    mask = (torch.arange(width)[None, :] < torch.from_numpy(np.asarray(features.lengths[idx]))[:, None]).long()
+    out = {"input_ids": ids, "attention_mask": mask,
+           "start_positions": torch.from_numpy(np.asarray(features.start_positions[idx], dtype=np.int64)),
+           "end_positions": torch.from_numpy(np.asarray(features.end_positions[idx], dtype=np.int64))}
+    if token_types:
+        out["token_type_ids"] = torch.from_numpy(np.asarray(features.token_type_ids[idx, :width], dtype=np.int64))
+    return {k: v.to(device, non_blocking=True) for k, v in out.items()}
+
+
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The keys a QA model's forward takes (labels left out, so the model does not compute its own loss)."""
+    return {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}

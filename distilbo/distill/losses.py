@@ -1,0 +1,45 @@
+"""The distillation loss, as pure functions (no state, no I/O).
+
+    loss = alpha_ce * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + alpha_squad * CE(student, labels)
+
+each term averaged over the start and end logits, as DistilBERT's `run_squad_w_distillation.py` does.
+Positions beyond a row's length (dynamic padding) are masked out of every softmax.
+
+Shape glossary:
+    B  batch size
+    S  sequence length of the batch (longest row)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MASK_VALUE = -1e4  # finite, so exp() underflows to exactly 0 and 0 * (t - s) stays 0 (no NaN from -inf)
+
+
+def mask_padding(logits: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """(B, S) logits with padded positions set to MASK_VALUE, in fp32."""
+    logits = logits.float()
+    return logits if attention_mask is None else logits.masked_fill(attention_mask == 0, MASK_VALUE)
+
+
+def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(softmax(teacher/T) || softmax(student/T)), averaged over the batch. (B, S), (B, S) -> ()"""
+    s = F.log_softmax(student / temperature, dim=-1)
+    t = F.log_softmax(teacher / temperature, dim=-1)
+    return F.kl_div(s, t, log_target=True, reduction="batchmean") * temperature**2
+
+
+def distillation_loss(student_start: torch.Tensor, student_end: torch.Tensor, *, teacher_start: torch.Tensor | None,
+                      teacher_end: torch.Tensor | None, start_positions: torch.Tensor, end_positions: torch.Tensor,
+                      attention_mask: torch.Tensor | None, alpha_ce: float, alpha_squad: float,
+                      temperature: float) -> dict[str, torch.Tensor]:
+    """{"loss", "soft", "hard"}; the soft term is skipped (0) when there are no teacher logits or alpha_ce == 0."""
+    ss, se = mask_padding(student_start, attention_mask), mask_padding(student_end, attention_mask)
+    hard = (F.cross_entropy(ss, start_positions.long()) + F.cross_entropy(se, end_positions.long())) / 2
+    soft = torch.zeros((), device=ss.device)
+    if teacher_start is not None and alpha_ce > 0:
+        ts, te = mask_padding(teacher_start, attention_mask), mask_padding(teacher_end, attention_mask)
+        soft = (soft_kl(ss, ts, temperature) + soft_kl(se, te, temperature)) / 2
+    return {"loss": alpha_ce * soft + alpha_squad * hard, "soft": soft.detach(), "hard": hard.detach()}

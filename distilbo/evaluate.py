@@ -1,0 +1,194 @@
+"""Load QA models safely, run them over features, and score them by the official SQuAD rules.
+
+    model, tokenizer = load_qa_model("../shared/teachers/minilm-l6-h384-squad2")
+    metrics = evaluate(model="../shared/teachers/minilm-l6-h384-squad2", data="../shared/data/squad2/dev.json",
+                       out="runs/eval")      # what `distilbo evaluate` runs
+
+Shape glossary:
+    N  features (windows);  L  max_seq_length;  B  batch rows;  S  longest row of a batch
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from distilbo.data.batches import batch_order, model_inputs, to_batch
+from distilbo.data.types import Example, Features
+from distilbo.errors import UserError
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def load_tokenizer(location: str, *, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    _check_location(location, "tokenizer")
+    try:
+        tok = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{location}: could not load a tokenizer ({type(e).__name__}: {_first_line(e)}); "
+                        "the folder needs tokenizer.json / vocab files") from None
+    if not getattr(tok, "is_fast", False):
+        raise UserError(f"{location}: the tokenizer is not a fast tokenizer; add a tokenizer.json to the folder")
+    return tok
+
+
+def load_qa_model(location: str, *, trust_remote_code: bool = False) -> Any:
+    """A question-answering model from a local folder or hub id; weights only from safetensors."""
+    from transformers import AutoModelForQuestionAnswering
+
+    _check_location(location, "model")
+    p = Path(location)
+    if p.is_dir() and not any(p.glob("*.safetensors")):
+        raise UserError(f"{location}: no .safetensors weights (distilbo never loads pickle .bin files); "
+                        "convert with `model.save_pretrained(dir, safe_serialization=True)`")
+    try:
+        model, info = AutoModelForQuestionAnswering.from_pretrained(
+            location, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{location}: could not load a question-answering model ({type(e).__name__}: "
+                        f"{_first_line(e)}); pass a HF folder with config.json and model.safetensors") from None
+    if any("qa_outputs" in k for k in info.get("missing_keys", [])):
+        raise UserError(f"{location}: not a question-answering model (no qa_outputs weights); "
+                        "fine-tune one first with `distilbo teacher`")
+    return model.eval()
+
+
+def _check_location(location: str, what: str) -> None:
+    if not location:
+        raise UserError(f"no {what} given; set it in the config or pass --model")
+    looks_local = location.startswith((".", "/", "~")) or os.sep in location and Path(location).parts[0] in (".", "..")
+    if looks_local and not Path(location).exists():
+        raise UserError(f"{location}: {what} folder not found; pass an existing folder or a hub id")
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return s[0][:200] if s else ""
+
+
+def uses_token_types(model: Any) -> bool:
+    return "token_type_ids" in inspect.signature(model.forward).parameters
+
+
+# ----------------------------------------------------------------------------------------------- inference
+def autocast(device: torch.device):
+    """bf16 (or fp16) autocast on CUDA; a no-op on the CPU."""
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cpu", enabled=False)
+
+
+def model_logits(model: Any, features: Features, *, batch_size: int = 64, device: torch.device | None = None,
+                 progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits (N, L) float32 for every feature; columns beyond a row's length are 0."""
+    device = device or next(model.parameters()).device
+    n, width = features.input_ids.shape
+    start = np.zeros((n, width), dtype=np.float32)
+    end = np.zeros((n, width), dtype=np.float32)
+    token_types = uses_token_types(model)
+    order = batch_order(features.lengths, batch_size=batch_size, shuffle=False, group_by_length=True)
+    it = order
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(order, desc="inference", unit="batch", leave=False)
+    model.eval()
+    with torch.inference_mode(), autocast(device):
+        for idx in it:
+            batch = to_batch(features, idx, device=device, token_types=token_types)
+            out = model(**model_inputs(batch))
+            s = batch["input_ids"].shape[1]
+            start[idx, :s] = out.start_logits.float().cpu().numpy()
+            end[idx, :s] = out.end_logits.float().cpu().numpy()
+    return start, end
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    answers: dict[str, str]
+    na_probs: dict[str, float]
+
+
+def evaluate_logits(examples: list[Example], features: Features, start: np.ndarray, end: np.ndarray, *,
+                    version_2_with_negative: bool = True, n_best_size: int = 20, max_answer_length: int = 30,
+                    null_score_diff_threshold: float = 0.0) -> Evaluation:
+    """Postprocess logits into answers and score them (official rules), with the null-disabled span scores."""
+    from distilbo.qa.postprocess import postprocess
+    from distilbo.qa.squad_v2 import evaluate_examples, evaluate_v1
+
+    preds = postprocess(examples, features, start, end, n_best_size=n_best_size, max_answer_length=max_answer_length,
+                        null_score_diff_threshold=null_score_diff_threshold,
+                        version_2_with_negative=version_2_with_negative)
+    if version_2_with_negative:
+        metrics = dict(evaluate_examples(examples, preds.answers, preds.na_probs))
+        answerable = [e for e in examples if e.answers]
+        if answerable:
+            forced = evaluate_examples(answerable, {e.id: preds.forced[e.id] for e in answerable})
+            metrics["HasAns_forced_exact"] = forced["exact"]
+            metrics["HasAns_forced_f1"] = forced["f1"]
+    else:
+        from distilbo.data.squad import examples_to_squad_json
+
+        v1 = evaluate_v1(examples_to_squad_json(examples)["data"], preds.answers)
+        metrics = {"exact": v1["exact_match"], "f1": v1["f1"], "total": len(examples)}
+    return Evaluation(metrics=metrics, answers=preds.answers, na_probs=preds.na_probs)
+
+
+def evaluate_model(model: Any, examples: list[Example], features: Features, *, batch_size: int = 64,
+                   device: torch.device | None = None, progress: bool = False, **post: Any) -> Evaluation:
+    t0 = time.perf_counter()
+    start, end = model_logits(model, features, batch_size=batch_size, device=device, progress=progress)
+    ev = evaluate_logits(examples, features, start, end, **post)
+    seconds = time.perf_counter() - t0
+    ev.metrics["eval_seconds"] = seconds
+    ev.metrics["examples_per_second"] = len(examples) / seconds if seconds > 0 else float("nan")
+    return ev
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- command
+def evaluate(*, model: str, data: str, out: str | None = None, max_eval_samples: int | None = None,
+             max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
+             version_2_with_negative: bool = True, batch_size: int = 64, device: str = "auto",
+             null_score_diff_threshold: float = 0.0, cache_dir: str | None = None,
+             trust_remote_code: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Score a QA model on SQuAD data; writes metrics.json, predictions.json and na_probs.json into `out`."""
+    from distilbo.data.squad import build_features, load_examples
+    from distilbo.measure import select_device
+
+    examples = load_examples(data, version_2_with_negative=version_2_with_negative, max_samples=max_eval_samples)
+    tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
+    qa = load_qa_model(model, trust_remote_code=trust_remote_code)
+    dev = select_device(device)
+    qa.to(dev)
+    feats = build_features(examples, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                           max_query_length=max_query_length, cache_dir=cache_dir)
+    ev = evaluate_model(qa, examples, feats, batch_size=batch_size, device=dev, progress=progress,
+                        version_2_with_negative=version_2_with_negative,
+                        null_score_diff_threshold=null_score_diff_threshold)
+    ev.metrics.update(model=model, data=data, num_features=len(feats), max_seq_length=max_seq_length,
+                      doc_stride=doc_stride, device=str(dev))
+    if out:
+        o = Path(out)
+        o.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(o / "metrics.json", ev.metrics)
+        write_json_atomic(o / "predictions.json", ev.answers)
+        if version_2_with_negative:
+            write_json_atomic(o / "na_probs.json", ev.na_probs)
+    return ev.metrics
