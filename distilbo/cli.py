@@ -1,0 +1,250 @@
+"""The `distilbo` command line: each subcommand is a thin call into one library function.
+
+    distilbo --help
+    distilbo search --config configs/cpu-squad2.toml --trials 6
+    distilbo evaluate --model ../shared/teachers/minilm-l6-h384-squad2 --data ../shared/data/squad2/dev.json
+
+Bad input (config, flags, data, model folders, storage) prints one line `distilbo: error: ...` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Sequence
+
+from distilbo.errors import UserError
+
+DEFAULT_CONFIG = "configs/cpu-squad2.toml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage first by default)
+        raise UserError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _add_config(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    p.add_argument("--config", default=None if required else DEFAULT_CONFIG, required=required,
+                   help=f"TOML config file (default: {DEFAULT_CONFIG})")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a config setting by its flat name, e.g. --set n_layers=3 (repeatable)")
+
+
+def _add_study(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default=None, help="Optuna storage URL or journal file (default: from the config: "
+                   "a SQLite file in the run folder)")
+    p.add_argument("--study", default=None, help="study name (default: from the config)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from distilbo import __version__
+
+    top = _Parser(prog="distilbo", description="Distill a BERT-family SQuAD 2.0 teacher into smaller students and "
+                  "find the accuracy/size/speed Pareto frontier with constrained multi-objective Bayesian optimization.")
+    top.add_argument("--version", action="version", version=f"distilbo {__version__}")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("search", help="run (or resume) the multi-objective search; then write its report")
+    _add_config(p)
+    _add_study(p)
+    p.add_argument("--trials", type=int, default=None, help="trial budget of the study (default: config n_trials)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: config workers)")
+    p.add_argument("--trial-memory-limit", default=None, help="CPU memory limit per trial, e.g. 4GB (emulates a device)")
+    p.add_argument("--trial-timeout", type=float, default=None, help="seconds before a trial is killed and recorded as failed")
+    p.add_argument("--sampler", choices=["gp", "tpe", "nsga2", "random"], default=None, help="optimizer (default: gp)")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+    p = sub.add_parser("status", help="print the trials table of a study")
+    _add_config(p)
+    _add_study(p)
+
+    p = sub.add_parser("report", help="write frontier.png, report.html, trials.csv and frontier.json")
+    _add_config(p)
+    _add_study(p)
+    p.add_argument("--out", default=None, help="output folder (default: <run folder>/report)")
+
+    p = sub.add_parser("export", help="export a trial's student as a Hugging Face folder (+ ONNX, int8)")
+    _add_config(p)
+    _add_study(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--trial", type=int, help="trial number")
+    g.add_argument("--scenario", help="scenario name: baseline, retain-size, minimize-size, retain-performance")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx, checked against PyTorch logits")
+    p.add_argument("--quantize", choices=["int8"], default=None, help="also write a dynamically quantized variant")
+
+    p = sub.add_parser("answer", help="answer a question from a context with an exported model")
+    p.add_argument("--model", required=True, help="model folder (or hub id)")
+    p.add_argument("--question", required=True)
+    p.add_argument("--context", required=True)
+
+    p = sub.add_parser("distill", help="run one distillation trial by hand")
+    _add_config(p)
+    p.add_argument("--out", required=True, help="trial folder (metrics.json, curves.jsonl, model/)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("baseline", help="run the reference baseline (DistilBERT recipe) as one trial")
+    _add_config(p)
+    p.add_argument("--out", required=True, help="trial folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="score a QA model on SQuAD data (official rules)")
+    p.add_argument("--model", default="../shared/teachers/minilm-l6-h384-squad2", help="model folder or hub id")
+    p.add_argument("--data", default="../shared/data/squad2/dev.json", help="SQuAD JSON, saved dataset folder or hub:NAME")
+    p.add_argument("--out", default=None, help="write metrics.json, predictions.json, na_probs.json here")
+    p.add_argument("--max-eval-samples", type=int, default=None, help="first N questions only")
+    p.add_argument("--max-seq-length", type=int, default=384)
+    p.add_argument("--doc-stride", type=int, default=128, help="overlap between windows, in tokens")
+    p.add_argument("--max-query-length", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--null-score-diff-threshold", type=float, default=0.0)
+    p.add_argument("--squad-v1", action="store_true", help="SQuAD 1.1 rules: no null answer")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
+
+    p = sub.add_parser("score", help="score predictions like the official evaluate-v2.0.py")
+    p.add_argument("data_file", metavar="DATA.json")
+    p.add_argument("pred_file", metavar="PREDS.json")
+    p.add_argument("--na-prob-file", default=None, metavar="NA.json")
+    p.add_argument("--na-prob-thresh", type=float, default=1.0)
+
+    p = sub.add_parser("teacher", help="fine-tune a BERT-family encoder into a SQuAD QA teacher")
+    p.add_argument("--model", required=True, help="encoder folder, package:NAME or hub id")
+    p.add_argument("--train-file", required=True)
+    p.add_argument("--dev-file", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-seq-length", type=int, default=384)
+    p.add_argument("--doc-stride", type=int, default=128)
+    p.add_argument("--max-train-samples", type=int, default=None)
+    p.add_argument("--max-eval-samples", type=int, default=None)
+    p.add_argument("--squad-v1", action="store_true")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--trust-remote-code", action="store_true")
+    return top
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from distilbo.config import load_config, parse_set
+
+    extra = {}
+    for flag, name in (("storage", "storage"), ("study", "study"), ("trial_memory_limit", "trial_memory_limit"),
+                       ("trial_timeout", "trial_timeout"), ("sampler", "sampler")):
+        if getattr(args, flag, None) is not None:
+            extra[name] = getattr(args, flag)
+    return load_config(args.config, {**parse_set(args.overrides), **extra})
+
+
+def run(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "score":
+        from distilbo.score import score_files
+
+        print(json.dumps(score_files(args.data_file, args.pred_file, na_prob_file=args.na_prob_file,
+                                     na_prob_thresh=args.na_prob_thresh), indent=2))
+    elif cmd == "evaluate":
+        from distilbo.evaluate import evaluate
+
+        m = evaluate(model=args.model, data=args.data, out=args.out, max_eval_samples=args.max_eval_samples,
+                     max_seq_length=args.max_seq_length, doc_stride=args.doc_stride, max_query_length=args.max_query_length,
+                     version_2_with_negative=not args.squad_v1, batch_size=args.batch_size, device=args.device,
+                     null_score_diff_threshold=args.null_score_diff_threshold, trust_remote_code=args.trust_remote_code)
+        _print_summary(m)
+    elif cmd == "teacher":
+        from distilbo.teacher import finetune_teacher
+
+        finetune_teacher(model=args.model, train_file=args.train_file, dev_file=args.dev_file, out=args.out,
+                         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, warmup_ratio=args.warmup_ratio,
+                         weight_decay=args.weight_decay, seed=args.seed, max_seq_length=args.max_seq_length,
+                         doc_stride=args.doc_stride, max_train_samples=args.max_train_samples,
+                         max_eval_samples=args.max_eval_samples, version_2_with_negative=not args.squad_v1,
+                         device=args.device, trust_remote_code=args.trust_remote_code)
+        print(f"saved the teacher to {args.out}")
+    elif cmd in ("distill", "baseline"):
+        from distilbo.config import parse_set
+        from distilbo.distill.trial import baseline_command, distill_command
+
+        fn = distill_command if cmd == "distill" else baseline_command
+        m = fn(config=args.config, out=args.out, overrides=parse_set(args.overrides), progress=not args.quiet)
+        _print_summary(m)
+    elif cmd == "search":
+        from distilbo.search.study import run_search
+
+        cfg = _config(args)
+        run_search(cfg, n_trials=args.trials, timeout=args.timeout, workers=args.workers)
+        if not args.no_report:
+            from distilbo.report.command import report
+
+            paths = report(cfg)
+            print(f"report: {paths['report.html']}")
+    elif cmd == "status":
+        from distilbo.search.study import status
+
+        print(status(_config(args)))
+    elif cmd == "report":
+        from distilbo.report.command import report
+
+        paths = report(_config(args), out=args.out)
+        for name, path in paths.items():
+            print(f"{name}: {path}")
+    elif cmd == "export":
+        from distilbo.export import export
+
+        out = export(_config(args), trial=args.trial, scenario=args.scenario, out=args.out, onnx=args.onnx,
+                     quantize=args.quantize)
+        print(f"exported to {out}")
+    elif cmd == "answer":
+        from distilbo.export import answer
+
+        print(json.dumps(answer(model=args.model, question=args.question, context=args.context), indent=1))
+    return 0
+
+
+def _print_summary(m: dict) -> None:
+    keys = ("exact", "f1", "HasAns_exact", "NoAns_exact", "best_exact", "HasAns_forced_exact", "HasAns_forced_f1",
+            "num_parameters", "latency_ms", "total", "examples_per_second")
+    print(" ".join(f"{k}={m[k]:.4g}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys if k in m))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="distilbo: %(levelname)s: %(message)s")
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return run(args)
+    except UserError as e:
+        from distilbo._secrets import mask_secrets
+
+        print(f"distilbo: error: {mask_secrets(str(e))}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("distilbo: interrupted", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if e.filename is None and e.errno is None:
+            raise
+        from distilbo._secrets import mask_secrets
+
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"distilbo: error: {mask_secrets(where + (e.strerror or str(e)))}; check the path, its permissions and free disk space",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

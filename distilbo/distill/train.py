@@ -1,0 +1,150 @@
+"""The distillation training loop: one function, read top to bottom.
+
+    result = distill(student, train_feats, teacher_start=ts, teacher_end=te, cfg=cfg, device=dev,
+                     dev_eval=lambda model: evaluate_model(model, dev_examples, dev_feats).metrics)
+
+It is also the fine-tuning loop of `distilbo teacher` (no teacher logits, alpha_ce = 0 -> plain hard-label CE).
+When the teacher logits cannot be cached (student and teacher tokenize differently), pass `teacher_model` and the
+teacher runs in the loop on the same batch instead.
+
+Shape glossary:  N features;  L max_seq_length;  B batch rows;  S longest row of a batch
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from distilbo.config import Config
+from distilbo.data.batches import batch_order, model_inputs, to_batch
+from distilbo.data.types import Features
+from distilbo.distill.losses import distillation_loss
+from distilbo.evaluate import autocast, uses_token_types
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    train_seconds: float
+    train_features_per_second: float
+    curves: list[dict] = field(default_factory=list)
+    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} every logging_steps and {"epoch", "exact", "f1", ...}."""
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: no weight decay on biases and LayerNorm weights (BERT convention)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
+            teacher_start: np.ndarray | None = None, teacher_end: np.ndarray | None = None,
+            teacher_model: Any = None, dev_eval: Callable[[Any], dict] | None = None,
+            log: Callable[[dict], None] | None = None, progress: bool = True) -> TrainResult:
+    t = cfg.train
+    alpha_ce, alpha_squad, temperature = t.alpha_ce, cfg.alpha_squad, t.temperature
+    rng = np.random.default_rng(cfg.run.seed)
+    torch.manual_seed(cfg.run.seed)
+    student.to(device).train()
+    if teacher_model is not None:
+        teacher_model.to(device).eval()
+    student_types = uses_token_types(student)
+    teacher_types = teacher_model is not None and uses_token_types(teacher_model)
+
+    # schedule: linear warmup then linear decay to 0 over all optimizer steps (fractional epochs allowed)
+    n_batches = math.ceil(len(train) / t.batch_size)
+    total_micro = max(1, int(round(n_batches * t.num_train_epochs)))
+    total_steps = max(1, math.ceil(total_micro / t.gradient_accumulation_steps))
+    warmup = int(t.warmup_ratio * total_steps) if t.warmup_ratio > 0 else min(t.warmup_steps, total_steps)
+    optimizer = torch.optim.AdamW(param_groups(student, t.weight_decay), lr=t.learning_rate,
+                                  betas=(t.beta_1, t.beta_2), eps=t.adam_epsilon)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup
+                                                 else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_micro, desc="train", unit="batch", leave=False, dynamic_ncols=True)
+
+    curves: list[dict] = []
+    step = micro = seen = 0
+    run_loss = run_soft = run_hard = 0.0
+    run_n = 0
+    t0 = time.perf_counter()
+    epoch = 0
+    while micro < total_micro:
+        epoch += 1
+        for idx in batch_order(train.lengths, batch_size=t.batch_size, shuffle=True,
+                               group_by_length=t.group_by_length, rng=rng):
+            if micro >= total_micro:
+                break
+            batch = to_batch(train, idx, device=device, token_types=student_types or teacher_types)
+            s_width = batch["input_ids"].shape[1]
+            ts = te = None
+            if teacher_start is not None:
+                ts = torch.from_numpy(np.asarray(teacher_start[idx, :s_width], dtype=np.float32)).to(device)
+                te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
+            elif teacher_model is not None and alpha_ce > 0:
+                with torch.inference_mode(), autocast(device):
+                    inputs = model_inputs(batch) if teacher_types else {k: v for k, v in model_inputs(batch).items() if k != "token_type_ids"}
+                    out_t = teacher_model(**inputs)
+                ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
+            with autocast(device):
+                inputs = model_inputs(batch) if student_types else {k: v for k, v in model_inputs(batch).items() if k != "token_type_ids"}
+                out = student(**inputs)
+            losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
+                                       start_positions=batch["start_positions"], end_positions=batch["end_positions"],
+                                       attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
+                                       alpha_squad=alpha_squad, temperature=temperature)
+            (losses["loss"] / t.gradient_accumulation_steps).backward()
+            micro += 1
+            seen += len(idx)
+            run_loss += float(losses["loss"].detach())
+            run_soft += float(losses["soft"])
+            run_hard += float(losses["hard"])
+            run_n += 1
+            if micro % t.gradient_accumulation_steps == 0 or micro == total_micro:
+                if t.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(student.parameters(), t.max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if step % t.logging_steps == 0 or micro == total_micro:
+                    row = {"step": step, "epoch": round(micro / n_batches, 4), "loss": run_loss / run_n,
+                           "soft": run_soft / run_n, "hard": run_hard / run_n, "lr": schedule.get_last_lr()[0]}
+                    if not math.isfinite(row["loss"]):
+                        raise FloatingPointError(f"training loss is {row['loss']} at step {step} (learning rate too high?)")
+                    curves.append(row)
+                    if log:
+                        log(row)
+                    run_loss = run_soft = run_hard = 0.0
+                    run_n = 0
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=f"{micro / n_batches:.2f}/{t.num_train_epochs:g}", loss=f"{float(losses['loss']):.3f}")
+        last = micro >= total_micro
+        if dev_eval is not None and (last or t.eval_each_epoch):
+            eval_start = time.perf_counter()
+            metrics = dev_eval(student)
+            student.train()
+            row = {"epoch": round(micro / n_batches, 4), "step": step,
+                   **{k: metrics[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact", "HasAns_forced_exact") if k in metrics}}
+            curves.append(row)
+            if log:
+                log(row)
+            t0 += time.perf_counter() - eval_start  # evaluation time is not training time
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    student.eval()
+    return TrainResult(steps=step, train_seconds=seconds, train_features_per_second=seen / seconds if seconds else 0.0,
+                       curves=curves)

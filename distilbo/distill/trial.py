@@ -1,0 +1,195 @@
+"""One distillation trial: build the student from its spec, distill it from the teacher, measure it.
+
+    metrics = run_trial(cfg, Path("runs/x"))   # what `distilbo distill` and every search trial run
+
+writes into the trial folder:
+    metrics.json        exact, f1, HasAns/NoAns, best_*, HasAns_forced_*, num_parameters, latency_ms, ...
+    curves.jsonl        training loss every logging_steps, dev EM/F1 each epoch
+    predictions.json    dev answers (official format), na_probs.json
+    trial_config.json   every flat setting the trial ran with
+    model/              the student as a stock Hugging Face folder (safetensors + tokenizer)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilbo.config import Config
+from distilbo.errors import UserError
+from distilbo.evaluate import load_qa_model, load_tokenizer, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+def student_spec(cfg: Config):
+    """The trial's StudentSpec, defaults filled in from the init model's config (no weights loaded)."""
+    from transformers import AutoConfig
+
+    from distilbo.models.student import spec_from_config
+
+    init = cfg.path(cfg.models.student_init)
+    try:
+        init_config = AutoConfig.from_pretrained(init, trust_remote_code=cfg.run.trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{cfg.source}: [models] student_init = {cfg.models.student_init!r}: could not read its config "
+                        f"({type(e).__name__}); pass a HF model folder, package:NAME or a hub id") from None
+    return spec_from_config(cfg, init_config), init_config
+
+
+def estimate_metrics(cfg: Config) -> dict[str, float]:
+    """What is known before training: the parameter counts, from the spec in closed form."""
+    from distilbo.models.student import count_parameters
+
+    spec, init_config = student_spec(cfg)
+    return dict(count_parameters(spec, vocab_size=init_config.vocab_size,
+                                 max_position_embeddings=init_config.max_position_embeddings,
+                                 type_vocab_size=getattr(init_config, "type_vocab_size", 2)))
+
+
+def load_data(cfg: Config, tokenizer: Any):
+    """(train examples, train features, dev examples, dev features) with the config's lengths; cached."""
+    from distilbo.data.squad import build_features, load_examples
+
+    d = cfg.data
+    lengths = dict(max_seq_length=d.max_seq_length, doc_stride=d.doc_stride, max_query_length=d.max_query_length)
+    train_ex = load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
+                             max_samples=d.max_train_samples)
+    dev_ex = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
+                           max_samples=d.max_eval_samples)
+    cache = cache_dir(cfg)
+    return (train_ex, build_features(train_ex, tokenizer, cache_dir=cache, **lengths),
+            dev_ex, build_features(dev_ex, tokenizer, cache_dir=cache, **lengths))
+
+
+def cache_dir(cfg: Config) -> Path:
+    from distilbo._cache import default_cache_dir
+
+    return Path(cfg.path(cfg.run.cache_dir)) if cfg.run.cache_dir else default_cache_dir()
+
+
+def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, student: str) -> bool:
+    """True if the student and teacher tokenize identically (teacher logits can be cached); False if only the
+    vocabularies agree (the teacher must run in the loop); UserError if the vocabularies differ."""
+    from distilbo.data.squad import tokenizer_fingerprint
+
+    if tokenizer_fingerprint(teacher_tok) == tokenizer_fingerprint(student_tok):
+        return True
+    if teacher_tok.get_vocab() != student_tok.get_vocab():
+        raise UserError(f"tokenizer mismatch: the teacher ({teacher}) and the student init ({student}) have different "
+                        "vocabularies, so their span logits cannot be compared; pick a student_init with the teacher's vocab")
+    return False
+
+
+def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
+    from distilbo.distill.train import distill
+    from distilbo.evaluate import evaluate_model
+    from distilbo.measure import latency_ms, peak_memory, select_device, set_threads
+    from distilbo.models.student import build_student, model_num_parameters
+
+    t_start = time.perf_counter()
+    trial_dir = Path(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(trial_dir / "trial_config.json", cfg.flat())
+    set_threads(cfg.run.num_threads)
+    device = select_device(cfg.run.device)
+    teacher_path, init_path = cfg.path(cfg.models.teacher), cfg.path(cfg.models.student_init)
+    trust = cfg.run.trust_remote_code
+
+    # data, tokenized with the student's tokenizer
+    teacher_tok = load_tokenizer(teacher_path, trust_remote_code=trust)
+    student_tok = load_tokenizer(init_path, trust_remote_code=trust)
+    same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    train_ex, train_f, dev_ex, dev_f = load_data(cfg, student_tok)
+
+    # teacher logits: cached (fp16 memmap) when tokenization is identical, else the teacher runs in the loop
+    ts = te = teacher_model = None
+    if cfg.train.alpha_ce > 0:
+        if same_tokens:
+            ts, te = teacher_logits(lambda: load_qa_model(teacher_path, trust_remote_code=trust), train_f,
+                                    teacher_key=model_fingerprint(teacher_path), cache_dir=cache_dir(cfg),
+                                    device=device, batch_size=cfg.train.eval_batch_size, progress=progress)
+        else:
+            log.warning("student and teacher tokenizers differ (same vocabulary): running the teacher in the loop, "
+                        "no logit cache")
+            teacher_model = load_qa_model(teacher_path, trust_remote_code=trust)
+
+    # student
+    spec, _ = student_spec(cfg)
+    student = build_student(spec, init_path, trust_remote_code=trust)
+    post = dict(version_2_with_negative=cfg.data.version_2_with_negative, n_best_size=cfg.data.n_best_size,
+                max_answer_length=cfg.data.max_answer_length,
+                null_score_diff_threshold=cfg.data.null_score_diff_threshold)
+
+    def dev_eval(model: Any) -> dict:
+        return evaluate_model(model, dev_ex, dev_f, batch_size=cfg.train.eval_batch_size, device=device, **post).metrics
+
+    curves_path = trial_dir / "curves.jsonl"
+    curves_path.write_text("")
+
+    def log_row(row: dict) -> None:
+        with open(curves_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    with peak_memory(device) as mem:
+        result = distill(student, train_f, cfg=cfg, device=device, teacher_start=ts, teacher_end=te,
+                         teacher_model=teacher_model, dev_eval=None, log=log_row, progress=progress)
+        final = evaluate_model(student, dev_ex, dev_f, batch_size=cfg.train.eval_batch_size, device=device, **post)
+    log_row({"epoch": cfg.train.num_train_epochs, "step": result.steps,
+             **{k: final.metrics[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact") if k in final.metrics}})
+
+    lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
+                     device=device)
+    counts = model_num_parameters(student)
+    metrics = {**final.metrics, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
+               "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
+               "num_train_features": len(train_f), "n_heads_effective": spec.n_heads, "dim": spec.dim,
+               "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
+               "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
+
+    model_dir = trial_dir / "model"
+    student.save_pretrained(model_dir, safe_serialization=True)
+    student_tok.save_pretrained(model_dir)
+    write_json_atomic(trial_dir / "predictions.json", final.answers)
+    if cfg.data.version_2_with_negative:
+        write_json_atomic(trial_dir / "na_probs.json", final.na_probs)
+    metrics = {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in metrics.items()}
+    write_json_atomic(trial_dir / "metrics.json", metrics)
+    return metrics
+
+
+def distill_command(*, config: str, out: str, overrides: dict[str, str] | None = None, progress: bool = True) -> dict:
+    """`distilbo distill`: one trial by hand, with `--set` overrides."""
+    from distilbo.config import load_config
+
+    cfg = load_config(config, overrides)
+    return run_trial(cfg, Path(out), progress=progress)
+
+
+def baseline_overrides(cfg: Config) -> dict[str, Any]:
+    """The reference baseline (DistilBERT recipe): half the init's layers, full width, reference defaults.
+
+    The epoch count stays the config's (the reference used 3): it is a fidelity setting shared by every trial."""
+    return {"n_layers": None, "n_heads": None, "dim": None, "hidden_dim": None, "alpha_ce": 0.5, "alpha_squad": None,
+            "temperature": 1.0, "learning_rate": 5e-5, "adam_epsilon": 1e-8, "beta_1": 0.9, "beta_2": 0.999,
+            "weight_decay": 0.0, "batch_size": 8, "warmup_steps": 0, "warmup_ratio": 0.0,
+            "dropout": 0.1, "attention_dropout": 0.1, "qa_dropout": 0.1}
+
+
+def baseline_command(*, config: str, out: str, overrides: dict[str, str] | None = None, progress: bool = True) -> dict:
+    """`distilbo baseline`: the DistilBERT-recipe student (reference defaults), `--set` applied on top."""
+    from distilbo.config import load_config
+
+    cfg = load_config(config)
+    cfg = cfg.with_overrides({**baseline_overrides(cfg), **(overrides or {})})
+    return run_trial(cfg, Path(out), progress=progress)
+
+
+__all__ = ["run_trial", "estimate_metrics", "student_spec", "distill_command", "baseline_command", "check_tokenizers",
+           "baseline_overrides"]
