@@ -352,12 +352,13 @@ def _close(name: str) -> str:
     return ", ".join(near) if near else "see `distilbo distill --help-settings`"
 
 
-def _coerce(raw: Any, typ: Any, where: str) -> Any:
-    """Parse `raw` (a TOML value or a --set string) into the field type `typ`; ConfigError if it does not fit."""
+def _coerce(raw: Any, typ: Any, where: str, *, parse_strings: bool = True) -> Any:
+    """Parse `raw` (a TOML value, or a --set string when parse_strings) into the field type `typ`; ConfigError if it
+    does not fit."""
     args = typing.get_args(typ)
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), typ) if args and (typing.get_origin(typ) in (typing.Union, types.UnionType)) else typ
-    if isinstance(raw, str) and base is not str:
+    if parse_strings and isinstance(raw, str) and base is not str:
         low = raw.strip().lower()
         if optional and low in ("none", "null", ""):
             return None
@@ -428,7 +429,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
                 if FIELD_SECTION.get(name) != sec:
                     hint = f"it belongs in [{FIELD_SECTION[name]}]" if name in FIELD_SECTION else f"did you mean {_close(name)}?"
                     raise ConfigError(f"{p}: [{sec}] unknown key '{name}'; {hint}")
-                setattr(obj, name, _coerce(value, FIELD_TYPES[name], f"{p}: [{sec}] {name}"))
+                setattr(obj, name, _coerce(value, FIELD_TYPES[name], f"{p}: [{sec}] {name}", parse_strings=False))
     return cfg.with_overrides(overrides or {}, origin="--set")
 
 

@@ -1,0 +1,84 @@
+"""Every shipped config loads; bad configs and --set values give one-line errors naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distilbo.config import FIELD_DOCS, FIELD_SECTION, load_config, parse_set
+from distilbo.errors import ConfigError
+from distilbo.search.space import parse_space
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.toml"))
+
+
+def test_there_are_shipped_configs():
+    assert {p.name for p in CONFIGS} >= {"cpu-squad2.toml", "squad2-bert-base.toml"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_loads_and_its_space_parses(path):
+    cfg = load_config(path)
+    params = parse_space(cfg.search.space, where=str(path))
+    assert params and all(FIELD_SECTION[p.name] in ("student", "train", "data") for p in params)
+    # every searched parameter's default (the baseline) lies inside its range, except the reference's
+    # weight decay 0, which a log range [1e-7, 1e-2] cannot hold (the baseline trial is enqueued with it anyway)
+    for p in params:
+        if p.kind in ("int", "float") and not (p.name == "weight_decay" and cfg.get(p.name) == 0):
+            assert p.low <= cfg.get(p.name) <= p.high, p.name
+
+
+def test_every_field_has_a_docstring():
+    assert set(FIELD_DOCS) == set(FIELD_SECTION)
+
+
+def test_set_overrides_parse_by_field_type():
+    cfg = load_config(REPO / "configs/cpu-squad2.toml", parse_set(["n_layers=2", "learning_rate=1e-4",
+                                                                  "group_by_length=false", "max_train_samples=none"]))
+    assert cfg.student.n_layers == 2 and cfg.train.learning_rate == 1e-4
+    assert cfg.train.group_by_length is False and cfg.data.max_train_samples is None
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+BAD = [
+    ("[train]\nlearning_rat = 1e-4\n", ["[train]", "learning_rat", "learning_rate"]),
+    ("[nonsense]\nx = 1\n", ["unknown section", "nonsense"]),
+    ("[train]\nbatch_size = 'eight'\n", ["batch_size", "integer"]),
+    ("[train]\nlearning_rate = -1.0\n", ["learning_rate", "> 0"]),
+    ("[train]\nn_layers = 3\n", ["n_layers", "[student]"]),
+    ("[search.space]\nlearning_rate = {type = 'float', low = 1e-2, high = 1e-5}\n", ["learning_rate", "low", "swap"]),
+    ("[search.space]\nlearning_rate = {type = 'float', low = 0.0, high = 1e-2, log = true}\n", ["learning_rate", "log", "low > 0"]),
+    ("[search.space]\nbogus = {type = 'int', low = 1, high = 2}\n", ["bogus", "unknown parameter"]),
+    ("[search.space]\nn_layers = {type = 'float', low = 1, high = 2}\n", ["n_layers", "int"]),
+    ("[search]\nobjectives = [{metric = 'accuracy', direction = 'maximize'}]\n", ["accuracy", "unknown metric"]),
+    ("[search]\nsampler = 'cmaes'\n", ["sampler", "gp"]),
+    ("[data]\ndoc_stride = 500\n", ["doc_stride", "max_seq_length"]),
+    ("[train\nx=1\n", ["not valid TOML"]),
+]
+
+
+@pytest.mark.parametrize("text,words", BAD, ids=[str(i) for i in range(len(BAD))])
+def test_bad_config_is_one_clear_error(tmp_path, text, words):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "\n" not in msg and str(p) in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_bad_set_values():
+    with pytest.raises(ConfigError, match="unknown setting 'n_layer'.*n_layers"):
+        load_config(None, {"n_layer": "3"})
+    with pytest.raises(ConfigError, match="not a number"):
+        load_config(None, {"learning_rate": "fast"})
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        parse_set(["n_layers"])
