@@ -1,0 +1,710 @@
+"""The study report: one self-contained HTML page, a static frontier PNG, a CSV of every trial and a JSON of the front.
+
+    from distilbo.report.html import write_report
+    paths = write_report(records, out_dir=run_dir / "report", study_name="cpu-squad2",
+                         objectives=cfg.search.objectives, constraints=cfg.search.constraints,
+                         scenarios=scenario_table(records, objectives=..., constraints=...),
+                         importances={"exact": {"n_layers": 0.6, ...}}, storage_label="sqlite:///runs/x/study.db")
+    paths["html"]  # runs/x/report/report.html: open it in any browser, offline
+
+Files written into `out_dir` (each atomically: a temporary file, then os.replace, so a kill never leaves half a file):
+    report.html   interactive frontier (inline SVG, hover a point for its params and metrics), scenario table,
+                  sortable table of every trial (click a header; `report.html#sort=exact:desc` opens sorted),
+                  training curves of the frontier trials, parameter importance with a plain sentence
+    frontier.png  the same frontier as a static image (matplotlib, Agg)
+    trials.csv    one row per trial: number, state, failure, is_baseline, feasible, on_front, params, metrics
+                  (feasible = finished without failure and within the constraints)
+    frontier.json objectives, constraints, frontier trials (params + metrics) and the scenario rows
+
+Every string that comes from the study (names, parameter values, failure messages, the storage label, metric
+names) is HTML-escaped; JSON embedded in <script> has `<`, `>` and `&` written as \\u003c, \\u003e, \\u0026.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as _dt
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from distilbo.report.frontier import (importance_sentence, is_failure, is_success, meets_constraints, metric_value,
+                                      non_dominated_mask, pareto_front)
+from distilbo.search.space import group_of
+
+Record = dict[str, Any]
+
+GROUP_COLORS = {"architecture": "#4c72b0", "SGD": "#dd8452", "distillation": "#55a868"}
+FRONT_COLOR, POINT_COLOR, PALE_COLOR, BASE_COLOR, FAIL_COLOR = "#1f5fbf", "#6b7280", "#c9ccd1", "#f59e0b", "#d62728"
+
+
+# ---------------------------------------------------------------------------------------------- small helpers
+def _e(value: Any) -> str:
+    """HTML-escape any value (quotes too, so it is safe inside attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf by None and anything JSON cannot hold by its str()."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(f):
+        return None
+    return int(f) if hasattr(value, "dtype") and "int" in str(value.dtype) else f
+
+
+def _script_json(value: Any) -> str:
+    """JSON that is safe inside <script>: no `<`, `>` or `&` can close the element or open a comment."""
+    text = json.dumps(_json_safe(value), ensure_ascii=False, allow_nan=False)
+    return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _fmt(value: Any) -> str:
+    """Readable cell text: 31,000,000 / 63.48 / 3.2e-05 / text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value.is_integer() and abs(value) >= 1e4:
+            return f"{int(value):,}"
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def _fmt_change(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.1f}%" if unit == "%" else f"{value:+.2f} pts"
+
+
+def _millions(v: float | None) -> str:
+    return "—" if v is None else f"{v / 1e6:.2f}M"
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo]
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.ceil(lo / step) * step
+    ticks, t = [], start
+    while t <= hi + step * 1e-9:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def _describe(record: Record, x_metric: str, y_metric: str) -> str:
+    """Plain-text tooltip for an SVG <title> (escaped by the caller)."""
+    tags = []
+    if record.get("is_baseline"):
+        tags.append("baseline")
+    if record.get("_front"):
+        tags.append("frontier")
+    lines = [f"trial {record.get('number')}" + (f" ({', '.join(tags)})" if tags else "")]
+    y, x = metric_value(record, y_metric), metric_value(record, x_metric)
+    lines.append(f"{y_metric} {_fmt(y) or '—'} · {_millions(x)} {x_metric}")
+    if record.get("failure"):
+        lines.append(f"failed: {record['failure']}")
+    params = record.get("params") or {}
+    lines.extend(f"{k} = {_fmt(v)}" for k, v in sorted(params.items()))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- classification
+def _classify(records: Sequence[Record], objectives, constraints, x_metric: str, y_metric: str) -> dict[str, list]:
+    front_ids = {id(r) for r in pareto_front(records, objectives, constraints)}
+    out: dict[str, list] = {"front": [], "feasible": [], "infeasible": [], "failed": [], "other": []}
+    for r in records:
+        r["_front"] = id(r) in front_ids
+        if is_failure(r):
+            out["failed"].append(r)
+        elif not is_success(r, [x_metric, y_metric]):
+            out["other"].append(r)
+        elif r["_front"]:
+            out["front"].append(r)
+        elif meets_constraints(r, constraints):
+            out["feasible"].append(r)
+        else:
+            out["infeasible"].append(r)
+    return out
+
+
+def _step_points(front: list[Record], x_metric: str, y_metric: str) -> list[tuple[float, float]]:
+    """The front points that are also non-dominated in the plotted (x smaller, y larger) plane, sorted by x."""
+    pts = [(metric_value(r, x_metric), metric_value(r, y_metric)) for r in front]
+    pts = [p for p in pts if p[0] is not None and p[1] is not None]
+    if not pts:
+        return []
+    import numpy as np
+
+    mask = non_dominated_mask(np.array([(x, -y) for x, y in pts]))
+    return sorted({p for p, m in zip(pts, mask) if m})
+
+
+def _threshold(constraints, y_metric: str) -> float | None:
+    mins = [float(c["min"]) for c in constraints if c.get("metric") == y_metric and c.get("min") is not None]
+    return max(mins) if mins else None
+
+
+# ---------------------------------------------------------------------------------------------- PNG
+def frontier_png(records: Sequence[Record], *, objectives, constraints, study_name: str,
+                 x_metric: str = "num_parameters", y_metric: str = "exact") -> bytes:
+    """The frontier as PNG bytes (matplotlib Agg, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    groups = _classify(list(records), objectives, constraints, x_metric, y_metric)
+    fig = Figure(figsize=(9.5, 5.2), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+
+    def xy(rs: list[Record]) -> tuple[list[float], list[float]]:
+        return ([metric_value(r, x_metric) / 1e6 for r in rs], [metric_value(r, y_metric) for r in rs])
+
+    thr = _threshold(constraints, y_metric)
+    pale = [r for r in groups["infeasible"] if not r.get("is_baseline")]
+    if pale:
+        label = f"infeasible (below {y_metric} {thr:g})" if thr is not None else "infeasible"
+        ax.scatter(*xy(pale), s=28, color=PALE_COLOR, alpha=0.7, label=label, zorder=2)
+    others = [r for r in groups["feasible"] if not r.get("is_baseline")]
+    if others:
+        ax.scatter(*xy(others), s=30, color=POINT_COLOR, alpha=0.8, label="trial", zorder=3)
+    steps = _step_points(groups["front"], x_metric, y_metric)
+    if steps:
+        ax.step([x / 1e6 for x, _ in steps], [y for _, y in steps], where="post", color=FRONT_COLOR,
+                lw=1.4, alpha=0.8, zorder=3)
+    front = [r for r in groups["front"] if not r.get("is_baseline")]
+    if front:
+        ax.scatter(*xy(front), s=52, color=FRONT_COLOR, edgecolor="white", lw=0.8, label="Pareto frontier", zorder=4)
+    base = next((r for r in records if r.get("is_baseline") and is_success(r, [x_metric, y_metric])), None)
+    if base is not None:
+        bx, by = metric_value(base, x_metric) / 1e6, metric_value(base, y_metric)
+        ax.scatter([bx], [by], marker="*", s=260, color=BASE_COLOR, edgecolor="black", lw=0.7,
+                   label="baseline", zorder=5)
+        ax.annotate(f"baseline (trial {base.get('number')})", (bx, by), xytext=(8, 8), textcoords="offset points",
+                    fontsize=9)
+    if thr is not None:
+        ax.axhline(thr, color=FAIL_COLOR, lw=0.8, ls="--", alpha=0.6, zorder=1)
+        ax.annotate(f"{y_metric} ≥ {thr:g}", (0.995, thr), xycoords=("axes fraction", "data"), ha="right",
+                    va="bottom", fontsize=8, color=FAIL_COLOR)
+    failed = [r for r in groups["failed"] if metric_value(r, x_metric) is not None]
+    if failed:
+        ax.scatter([metric_value(r, x_metric) / 1e6 for r in failed], [0.03] * len(failed), marker="x", s=40,
+                   color=FAIL_COLOR, transform=ax.get_xaxis_transform(), clip_on=False,
+                   label=f"failed ({len(groups['failed'])})", zorder=5)
+    all_x = [metric_value(r, x_metric) / 1e6 for r in groups["front"] + groups["feasible"] + groups["infeasible"]
+             + failed]
+    if all_x:  # failures sit on an axis-blended transform, which autoscaling ignores
+        lo, hi = min(all_x), max(all_x)
+        pad = (hi - lo) * 0.05 or 1.0
+        ax.set_xlim(lo - pad, hi + pad)
+    ax.set_xlabel(f"{x_metric} (millions)")
+    ax.set_ylabel(f"{y_metric} (dev, %)" if y_metric in ("exact", "f1") else y_metric)
+    title = f"{study_name}: {y_metric} vs {x_metric}".replace("$", r"\$")
+    ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # off the data
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- SVG frontier
+def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constraints, x_metric: str,
+                  y_metric: str) -> str:
+    W, H, L, R, T, B = 780, 440, 64, 170, 16, 52
+    plotted = groups["front"] + groups["feasible"] + groups["infeasible"]
+    failed = [r for r in groups["failed"] if metric_value(r, x_metric) is not None]
+    xs = [metric_value(r, x_metric) / 1e6 for r in plotted + failed]
+    ys = [metric_value(r, y_metric) for r in plotted]
+    thr = _threshold(constraints, y_metric)
+    if thr is not None and ys:
+        ys = ys + [thr]
+    if not xs:
+        return ('<svg id="frontier-plot" width="780" height="80" role="img" aria-label="no trials to plot">'
+                '<text x="20" y="45">No finished trial has both metrics yet.</text></svg>')
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
+    px, py = (x1 - x0) * 0.06 or 1.0, (y1 - y0) * 0.08 or 1.0
+    x0, x1, y0, y1 = x0 - px, x1 + px, y0 - py, y1 + py
+    pw, ph = W - L - R, H - T - B
+
+    def sx(v: float) -> float:
+        return L + (v - x0) / (x1 - x0) * pw
+
+    def sy(v: float) -> float:
+        return T + (1 - (v - y0) / (y1 - y0)) * ph
+
+    out = [f'<svg id="frontier-plot" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+           f'aria-label="{_e(y_metric)} versus {_e(x_metric)} for every trial">']
+    for t in _nice_ticks(x0, x1):
+        out.append(f'<line class="grid" x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{T}" y2="{T + ph}"/>'
+                   f'<text class="tick" x="{sx(t):.1f}" y="{T + ph + 16}" text-anchor="middle">{t:g}</text>')
+    for t in _nice_ticks(y0, y1):
+        out.append(f'<line class="grid" x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>'
+                   f'<text class="tick" x="{L - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    out.append(f'<rect class="frame" x="{L}" y="{T}" width="{pw}" height="{ph}"/>')
+    out.append(f'<text class="axis" x="{L + pw / 2}" y="{H - 10}" text-anchor="middle">{_e(x_metric)} (millions)</text>')
+    out.append(f'<text class="axis" transform="translate(16 {T + ph / 2}) rotate(-90)" text-anchor="middle">'
+               f'{_e(y_metric)}</text>')
+    if thr is not None:
+        out.append(f'<line class="threshold" x1="{L}" x2="{L + pw}" y1="{sy(thr):.1f}" y2="{sy(thr):.1f}"/>'
+                   f'<text class="thr-label" x="{L + pw - 4}" y="{sy(thr) - 4:.1f}" text-anchor="end">'
+                   f'{_e(y_metric)} ≥ {thr:g}</text>')
+    steps = _step_points(groups["front"], x_metric, y_metric)
+    if steps:
+        d = [f"M{sx(steps[0][0] / 1e6):.1f},{sy(steps[0][1]):.1f}"]
+        for (_, ya), (xb, yb) in zip(steps, steps[1:]):
+            d.append(f"H{sx(xb / 1e6):.1f}V{sy(yb):.1f}")
+        out.append(f'<path class="step" d="{"".join(d)}"/>')
+
+    def point(r: Record, cls: str, radius: float) -> str:
+        x, y = sx(metric_value(r, x_metric) / 1e6), sy(metric_value(r, y_metric))
+        n = _e(r.get("number"))
+        tip = f"<title>{_e(_describe(r, x_metric, y_metric))}</title>"
+        if r.get("is_baseline"):
+            pts = " ".join(f"{x + (9 if k % 2 == 0 else 4) * math.sin(k * math.pi / 5):.1f},"
+                           f"{y - (9 if k % 2 == 0 else 4) * math.cos(k * math.pi / 5):.1f}" for k in range(10))
+            return (f'<polygon class="pt baseline" data-trial="{n}" tabindex="0" points="{pts}">{tip}</polygon>'
+                    f'<text class="base-label" x="{x + 11:.1f}" y="{y - 8:.1f}">baseline</text>')
+        return (f'<circle class="pt {cls}" data-trial="{n}" tabindex="0" cx="{x:.1f}" cy="{y:.1f}" '
+                f'r="{radius}">{tip}</circle>')
+
+    for cls, rad in (("infeasible", 4), ("feasible", 4.5), ("front", 6)):
+        out.extend(point(r, cls, rad) for r in groups[cls])
+    for r in failed:
+        x, y = sx(metric_value(r, x_metric) / 1e6), T + ph - 7
+        out.append(f'<path class="pt failed" data-trial="{_e(r.get("number"))}" tabindex="0" '
+                   f'd="M{x - 5:.1f},{y - 5:.1f}L{x + 5:.1f},{y + 5:.1f}M{x - 5:.1f},{y + 5:.1f}L{x + 5:.1f},{y - 5:.1f}">'
+                   f'<title>{_e(_describe(r, x_metric, y_metric))}</title></path>')
+    # legend
+    lx, ly = L + pw + 14, T + 10
+    items = [("front", "Pareto frontier"), ("feasible", "trial"),
+             ("infeasible", f"below {y_metric} {thr:g}" if thr is not None else "infeasible"),
+             ("baseline", "baseline"), ("failed", f"failed ({len(groups['failed'])})")]
+    for i, (cls, label) in enumerate(items):
+        y = ly + i * 20
+        if cls == "baseline":
+            sym = f'<text class="lg-star" x="{lx - 1}" y="{y + 5}">★</text>'
+        elif cls == "failed":
+            sym = f'<text class="lg-x" x="{lx - 1}" y="{y + 5}">✕</text>'
+        else:
+            sym = f'<circle class="pt {cls} lg" cx="{lx + 5}" cy="{y}" r="5"/>'
+        out.append(f'{sym}<text class="legend" x="{lx + 16}" y="{y + 4}">{_e(label)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- curves
+def _curve_svg(series: dict[str, list[tuple[float, float]]], *, xlabel: str, title: str) -> str:
+    W, H, L, R, T, B = 260, 150, 42, 10, 20, 28
+    pts = [p for s in series.values() for p in s]
+    if not pts:
+        return ""
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 0.5, x1 + 0.5
+    if y1 == y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pw, ph = W - L - R, H - T - B
+    colors = ["#1f5fbf", "#dd8452", "#55a868", "#c44e52"]
+    out = [f'<svg class="curve" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{_e(title)}">',
+           f'<text class="ctitle" x="{L}" y="13">{_e(title)}</text>',
+           f'<rect class="frame" x="{L}" y="{T}" width="{pw}" height="{ph}"/>',
+           f'<text class="tick" x="{L - 4}" y="{T + 8}" text-anchor="end">{_fmt(y1)}</text>',
+           f'<text class="tick" x="{L - 4}" y="{T + ph}" text-anchor="end">{_fmt(y0)}</text>',
+           f'<text class="tick" x="{L}" y="{T + ph + 12}">{_fmt(x0)}</text>',
+           f'<text class="tick" x="{L + pw}" y="{T + ph + 12}" text-anchor="end">{_fmt(x1)}</text>',
+           f'<text class="tick" x="{L + pw / 2}" y="{T + ph + 24}" text-anchor="middle">{_e(xlabel)}</text>']
+    for i, (name, s) in enumerate(series.items()):
+        c = colors[i % len(colors)]
+        coords = " ".join(f"{L + (x - x0) / (x1 - x0) * pw:.1f},{T + (1 - (y - y0) / (y1 - y0)) * ph:.1f}"
+                          for x, y in sorted(s))
+        out.append(f'<polyline points="{coords}" fill="none" stroke="{c}" stroke-width="1.5">'
+                   f'<title>{_e(name)}</title></polyline>')
+        if len(s) == 1:
+            cx, cy = coords.split(",")
+            out.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{c}"/>')
+        out.append(f'<text class="tick" x="{W - R - 40 * (len(series) - 1 - i)}" y="13" text-anchor="end" '
+                   f'style="fill:{c}">{_e(name)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _curves_html(record: Record) -> str:
+    """Loss by step and dev scores by epoch, from the record's curve rows."""
+    loss: dict[str, list] = {}
+    score: dict[str, list] = {}
+    for row in record.get("curves") or []:
+        if not isinstance(row, Mapping):
+            continue
+        if "step" in row and _num_or_none(row["step"]) is not None:
+            x = float(row["step"])
+            for k, v in row.items():
+                if "loss" in str(k) and _num_or_none(v) is not None:
+                    loss.setdefault(str(k), []).append((x, float(v)))
+        elif "epoch" in row and _num_or_none(row["epoch"]) is not None:
+            x = float(row["epoch"])
+            for k, v in row.items():
+                if k != "epoch" and "loss" not in str(k) and _num_or_none(v) is not None:
+                    score.setdefault(str(k), []).append((x, float(v)))
+    parts = [_curve_svg(loss, xlabel="step", title="training loss"),
+             _curve_svg(score, xlabel="epoch", title="dev score by epoch")]
+    body = "".join(p for p in parts if p) or '<p class="muted">no training curve recorded</p>'
+    return body
+
+
+def _num_or_none(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def _columns(records: Sequence[Record], objectives) -> tuple[list[str], list[str]]:
+    obj = [o["metric"] for o in objectives]
+    metrics = sorted({k for r in records for k in (r.get("metrics") or {})} - set(obj))
+    present = {k for r in records for k in (r.get("metrics") or {})}
+    params = sorted({k for r in records for k in (r.get("params") or {})})
+    return [m for m in obj if m in present] + metrics, params
+
+
+def _feasible(r: Record, constraints) -> bool:
+    """Feasible for the report: finished without failure and every constraint met (a failed trial never is,
+    whatever Optuna's pessimistic values say)."""
+    return is_success(r) and meets_constraints(r, constraints)
+
+
+FIXED = ("number", "state", "failure", "is_baseline", "feasible", "on_front")
+
+
+def _csv_names(metrics: list[str], params: list[str]) -> tuple[list[str], list[str]]:
+    """Plain names as CSV headers, prefixed (param:/metric:) only where they would collide."""
+    taken = set(FIXED)
+    p_names = [f"param:{p}" if p in taken or p in metrics else p for p in params]
+    m_names = [f"metric:{m}" if m in taken or m in params else m for m in metrics]
+    return p_names, m_names
+
+
+def trials_csv(records: Sequence[Record], *, objectives, constraints) -> str:
+    front_ids = {id(r) for r in pareto_front(records, objectives, constraints)}
+    metrics, params = _columns(records, objectives)
+    p_names, m_names = _csv_names(metrics, params)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(FIXED) + p_names + m_names)
+    for r in sorted(records, key=lambda r: r.get("number", 0)):
+        p, m = r.get("params") or {}, r.get("metrics") or {}
+        w.writerow([r.get("number"), r.get("state"), r.get("failure") or "", bool(r.get("is_baseline")),
+                    _feasible(r, constraints), id(r) in front_ids]
+                   + [p.get(k, "") for k in params] + [m.get(k, "") for k in metrics])
+    return buf.getvalue()
+
+
+def frontier_json(records: Sequence[Record], *, study_name: str, objectives, constraints, scenarios) -> str:
+    front = sorted(pareto_front(records, objectives, constraints), key=lambda r: r.get("number", 0))
+    doc = {"study": study_name, "objectives": list(objectives), "constraints": list(constraints),
+           "front": [{"number": r.get("number"), "is_baseline": bool(r.get("is_baseline")),
+                      "params": r.get("params") or {}, "metrics": r.get("metrics") or {},
+                      "trial_dir": r.get("trial_dir")} for r in front],
+           "scenarios": list(scenarios)}
+    return json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
+
+
+def _scenario_html(scenarios: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    for s in scenarios:
+        trial = s.get("trial")
+        rows.append(
+            "<tr>" f"<td>{_e(s.get('scenario'))}</td>"
+            f"<td class=num>{'—' if trial is None else _e(trial)}</td>"
+            f"<td class=num>{_millions(s.get('size'))}</td>"
+            f"<td class=num>{'—' if s.get('exact') is None else format(s['exact'], '.2f')}</td>"
+            f"<td class=num>{_fmt_change(s.get('size_change_pct'), '%')}</td>"
+            f"<td class=num>{_fmt_change(s.get('exact_change_pts'), 'pts')}</td>"
+            f"<td>{_e(s.get('note'))}</td></tr>")
+    return ('<table id="scenario-table"><thead><tr><th>Scenario</th><th>Trial</th><th>Parameters</th>'
+            '<th>Exact</th><th>Size change</th><th>Exact change</th><th>Note</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
+def _trials_html(records: Sequence[Record], metrics: list[str], params: list[str], constraints) -> str:
+    head = ["#", "state", "baseline", "feasible", "frontier", "failure"] + metrics + params
+    keys = ["number", "state", "is_baseline", "feasible", "on_front", "failure"] + metrics + params
+    kinds = ["", "", "", "", "", ""] + ["metric"] * len(metrics) + ["param"] * len(params)
+    ths = "".join(f'<th data-key="{_e(k)}" class="{c}" title="click to sort">{_e(h)}</th>'
+                  for h, k, c in zip(head, keys, kinds))
+    body = []
+    for r in sorted(records, key=lambda r: r.get("number", 0)):
+        cls = "failed" if is_failure(r) else ("front" if r.get("_front") else "")
+        cells = [(r.get("number"), _fmt(r.get("number"))), (r.get("state"), r.get("state")),
+                 (int(bool(r.get("is_baseline"))), "★" if r.get("is_baseline") else ""),
+                 (int(_feasible(r, constraints)), "yes" if _feasible(r, constraints) else "no"),
+                 (int(bool(r.get("_front"))), "●" if r.get("_front") else "")]
+        fail = r.get("failure") or ""
+        short = fail if len(fail) <= 120 else fail[:117] + "…"
+        tds = [f'<td data-v="{_e(v)}">{_e(t)}</td>' for v, t in cells]
+        tds.append(f'<td data-v="{_e(fail)}" title="{_e(fail)}">{_e(short)}</td>')
+        m, p = r.get("metrics") or {}, r.get("params") or {}
+        for k in metrics:
+            v = m.get(k)
+            tds.append(f'<td class=num data-v="{_e("" if _num_or_none(v) is None else v)}">{_e(_fmt(v))}</td>')
+        for k in params:
+            v = p.get(k)
+            tds.append(f'<td data-v="{_e("" if v is None else v)}">{_e(_fmt(v))}</td>')
+        body.append(f'<tr class="{cls}" data-trial="{_e(r.get("number"))}">' + "".join(tds) + "</tr>")
+    return (f'<div class="scroll"><table id="trials-table"><thead><tr>{ths}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _importance_html(importances: Mapping[str, Mapping[str, float]] | None,
+                     spread: Mapping[str, Mapping[str, float]] | None, n_trials: int) -> str:
+    if not importances:
+        return ('<p class="muted">Parameter importance was not computed for this report '
+                '(it needs several completed trials with varied parameters).</p>')
+    blocks = []
+    for obj, imp in importances.items():
+        total = sum(max(float(v), 0.0) for v in imp.values()) or 1.0
+        rows = []
+        for p, v in sorted(imp.items(), key=lambda kv: -float(kv[1])):
+            share = max(float(v), 0.0) / total
+            g = group_of(p)
+            sd = (spread or {}).get(obj, {}).get(p)
+            sd_txt = f" ± {float(sd) / total:.0%}" if sd is not None else ""
+            rows.append(f'<div class="bar-row"><span class="bar-name">{_e(p)}</span>'
+                        f'<span class="bar-track"><span class="bar" style="width:{share * 100:.1f}%;'
+                        f'background:{GROUP_COLORS.get(g, "#888")}"></span></span>'
+                        f'<span class="bar-val">{share:.0%}{_e(sd_txt)} <small>{_e(g)}</small></span></div>')
+        blocks.append(f'<div class="imp"><h3>{_e(obj)}</h3>{"".join(rows)}</div>')
+    legend = " ".join(f'<span class="chip" style="background:{c}"></span>{_e(g)}' for g, c in GROUP_COLORS.items())
+    sentence = importance_sentence(importances, n_trials=n_trials, spread=spread)
+    return (f'<p class="sentence" id="importance-sentence">{_e(sentence)}</p><p class="muted">{legend}</p>'
+            f'<div class="imps">{"".join(blocks)}</div>')
+
+
+# ---------------------------------------------------------------------------------------------- page
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;padding:0 16px;color:#1f2937}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+h3{font-size:14px;margin:8px 0}.muted{color:#6b7280}.meta span{margin-right:16px}
+table{border-collapse:collapse;font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:left;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums}#scenario-table td:last-child{white-space:normal}
+#trials-table th{cursor:pointer;position:sticky;top:0;background:#f9fafb}#trials-table th.param{color:#4b5563}
+#trials-table th[data-dir=asc]::after{content:" ▲"}#trials-table th[data-dir=desc]::after{content:" ▼"}
+#trials-table tr.front td{background:#eef4ff}#trials-table tr.failed td{color:#b91c1c}
+.scroll{overflow:auto;max-height:560px;border:1px solid #e5e7eb}
+svg text{font-size:11px;fill:#374151}.grid{stroke:#eef0f3}.frame{fill:none;stroke:#9ca3af}
+.axis{font-size:12px}.step{fill:none;stroke:#1f5fbf;stroke-width:1.5;opacity:.8}
+.threshold{stroke:#d62728;stroke-dasharray:5 4;opacity:.6}.thr-label{fill:#d62728}
+.pt{cursor:pointer}.pt.front{fill:#1f5fbf;stroke:#fff}.pt.feasible{fill:#6b7280;opacity:.85}
+.pt.infeasible{fill:#c9ccd1;opacity:.8}.pt.baseline{fill:#f59e0b;stroke:#000;stroke-width:.7}
+.pt.failed{stroke:#d62728;stroke-width:2;fill:none}.pt:hover,.pt:focus{stroke:#111;stroke-width:2;outline:none}
+.lg-star{fill:#f59e0b;font-size:15px}.lg-x{fill:#d62728;font-size:13px}.base-label{font-size:11px}
+#tip{position:fixed;pointer-events:none;background:#111827;color:#f9fafb;padding:6px 8px;border-radius:4px;font-size:12px;max-width:360px;display:none;z-index:9}
+#tip table{font-size:12px}#tip td{border:0;padding:0 6px 0 0;color:#f9fafb}
+.curves{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #e5e7eb;border-radius:6px;padding:8px}
+.card h3{margin:0 0 4px}.ctitle{font-weight:600}
+.imps{display:flex;flex-wrap:wrap;gap:24px}.imp{min-width:420px}.bar-row{display:flex;align-items:center;gap:8px;margin:2px 0}
+.bar-name{width:150px;overflow:hidden;text-overflow:ellipsis}.bar-track{flex:1;background:#f3f4f6;height:12px;min-width:160px}
+.bar{display:block;height:12px}.bar-val{width:190px}.chip{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
+.sentence{font-size:15px;background:#f9fafb;padding:8px 12px;border-left:3px solid #4c72b0}
+"""
+
+JS = r"""
+(function(){
+  var data = JSON.parse(document.getElementById('trial-data').textContent);
+  var tip = document.getElementById('tip');
+  function show(ev){
+    var el = ev.target.closest ? ev.target.closest('[data-trial]') : null;
+    if(!el || !el.classList.contains('pt')) return;
+    var t = data[el.getAttribute('data-trial')]; if(!t) return;
+    tip.textContent = '';
+    var h = document.createElement('b'); h.textContent = 'trial ' + t.number + (t.is_baseline ? ' (baseline)' : '') + (t.on_front ? ' (frontier)' : '');
+    tip.appendChild(h);
+    if(t.failure){ var f = document.createElement('div'); f.textContent = 'failed: ' + t.failure; tip.appendChild(f); }
+    var tb = document.createElement('table');
+    [['metrics', t.metrics], ['params', t.params]].forEach(function(sec){
+      Object.keys(sec[1] || {}).forEach(function(k){
+        var tr = tb.insertRow(), a = tr.insertCell(), b = tr.insertCell();
+        a.textContent = k; var v = sec[1][k];
+        b.textContent = (typeof v === 'number' && !Number.isInteger(v)) ? v.toPrecision(4) : String(v);
+      });
+    });
+    tip.appendChild(tb); tip.style.display = 'block';
+    var r = el.getBoundingClientRect();
+    var x = (ev.clientX || r.right) + 14, y = (ev.clientY || r.top) + 14;
+    tip.style.left = Math.min(x, window.innerWidth - 370) + 'px';
+    tip.style.top = Math.min(y, window.innerHeight - tip.offsetHeight - 8) + 'px';
+  }
+  function hide(){ tip.style.display = 'none'; }
+  var svg = document.getElementById('frontier-plot');
+  svg.addEventListener('mouseover', show); svg.addEventListener('mousemove', show);
+  svg.addEventListener('mouseout', hide); svg.addEventListener('focusin', show); svg.addEventListener('focusout', hide);
+
+  var table = document.getElementById('trials-table');
+  var ths = table.tHead.rows[0].cells;
+  function sortBy(key, dir){
+    var idx = -1;
+    for(var i = 0; i < ths.length; i++){ ths[i].removeAttribute('data-dir'); if(ths[i].getAttribute('data-key') === key) idx = i; }
+    if(idx < 0) return false;
+    ths[idx].setAttribute('data-dir', dir);
+    var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+    var vals = rows.map(function(r){ return r.cells[idx].getAttribute('data-v'); });
+    var numeric = vals.every(function(v){ return v === '' || !isNaN(Number(v)); });
+    var sign = dir === 'asc' ? 1 : -1;
+    var order = rows.map(function(r, i){ return i; });
+    order.sort(function(a, b){
+      var va = vals[a], vb = vals[b];
+      if(va === '' && vb === '') return a - b;
+      if(va === '') return 1; if(vb === '') return -1;
+      var c = numeric ? Number(va) - Number(vb) : va.localeCompare(vb);
+      return c === 0 ? a - b : sign * c;
+    });
+    order.forEach(function(i){ body.appendChild(rows[i]); });
+    return true;
+  }
+  Array.prototype.forEach.call(ths, function(th){
+    th.addEventListener('click', function(){
+      var dir = th.getAttribute('data-dir') === 'asc' ? 'desc' : 'asc';
+      var key = th.getAttribute('data-key');
+      if(sortBy(key, dir)) history.replaceState(null, '', '#sort=' + encodeURIComponent(key) + ':' + dir);
+    });
+  });
+  var m = /^#sort=(.+):(asc|desc)$/.exec(location.hash);
+  if(m) sortBy(decodeURIComponent(m[1]), m[2]);
+  document.body.dataset.ready = '1';
+})();
+"""
+
+
+def report_html(records: Sequence[Record], *, study_name: str, objectives, constraints, scenarios,
+                importances=None, importance_spread=None, storage_label: str = "", png: bytes | None = None,
+                x_metric: str = "num_parameters", y_metric: str = "exact") -> str:
+    """The report page as a string (see the module docstring)."""
+    records = list(records)
+    groups = _classify(records, objectives, constraints, x_metric, y_metric)
+    metrics, params = _columns(records, objectives)
+    n_ok = sum(1 for r in records if is_success(r))
+    counts = {"trials": len(records), "completed": n_ok, "failed": len(groups["failed"]),
+              "feasible": sum(1 for r in records if is_success(r) and meets_constraints(r, constraints)),
+              "on the frontier": len(groups["front"]),
+              "running/other": sum(1 for r in records if not is_failure(r) and not is_success(r))}
+    obj_txt = ", ".join(f"{o.get('direction', 'minimize')} {o['metric']}" for o in objectives)
+    con_txt = ", ".join(
+        " and ".join(([f"{c['metric']} ≥ {c['min']:g}"] if c.get("min") is not None else [])
+                     + ([f"{c['metric']} ≤ {c['max']:g}"] if c.get("max") is not None else []))
+        for c in constraints) or "none"
+    tip_data = {str(r.get("number")): {"number": r.get("number"), "state": r.get("state"),
+                                       "failure": r.get("failure"), "is_baseline": bool(r.get("is_baseline")),
+                                       "on_front": bool(r.get("_front")), "params": r.get("params") or {},
+                                       "metrics": r.get("metrics") or {}} for r in records}
+    front_sorted = sorted(groups["front"], key=lambda r: (metric_value(r, x_metric) or 0, r.get("number", 0)))
+    cards = "".join(
+        f'<div class="card"><h3>trial {_e(r.get("number"))} · {_millions(metric_value(r, x_metric))} · '
+        f'{_e(y_metric)} {_fmt(metric_value(r, y_metric))}</h3>{_curves_html(r)}</div>' for r in front_sorted)
+    png_html = ""
+    if png:
+        png_html = (f'<details><summary>Static image (frontier.png)</summary><img alt="frontier" width="850" '
+                    f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></details>')
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    storage = f'<span>storage: <code>{_e(storage_label)}</code></span>' if storage_label else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>distilbo report: {_e(study_name)}</title><style>{CSS}</style></head>
+<body>
+<h1>distilbo study <span id="study-name">{_e(study_name)}</span></h1>
+<p class="meta muted"><span>objectives: {_e(obj_txt)}</span><span>constraints: {_e(con_txt)}</span>{storage}<span>written {now}</span></p>
+<p class="meta">{" ".join(f"<span><b>{v}</b> {_e(k)}</span>" for k, v in counts.items())}</p>
+
+<h2>Frontier: {_e(y_metric)} vs {_e(x_metric)}</h2>
+<p class="muted">Every finished trial; hover or focus a point for its parameters and metrics. Failed trials are
+marked ✕ along the bottom at their parameter count; trials below the constraint are pale.</p>
+{_frontier_svg(groups, records, constraints=constraints, x_metric=x_metric, y_metric=y_metric)}
+{png_html}
+
+<h2>Scenarios</h2>
+{_scenario_html(scenarios)}
+
+<h2>Parameter importance</h2>
+{_importance_html(importances, importance_spread, n_ok)}
+
+<h2>Training curves of the frontier trials</h2>
+<div class="curves">{cards or '<p class="muted">No trial on the frontier yet.</p>'}</div>
+
+<h2>All trials</h2>
+<p class="muted">Click a column header to sort; frontier rows are tinted, failures red.</p>
+{_trials_html(records, metrics, params, constraints)}
+
+<div id="tip" role="tooltip"></div>
+<script type="application/json" id="trial-data">{_script_json(tip_data)}</script>
+<script>{JS}</script>
+</body></html>
+"""
+
+
+def write_report(records: Sequence[Record], *, out_dir: str | Path, study_name: str, objectives, constraints,
+                 scenarios, importances=None, importance_spread=None, storage_label: str = "",
+                 x_metric: str = "num_parameters", y_metric: str = "exact") -> dict[str, Path]:
+    """Write report.html, frontier.png, trials.csv and frontier.json into `out_dir` (created if needed), each
+    atomically. Returns {"html", "png", "csv", "json"} -> path. The records are not modified."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    recs = [dict(r) for r in records]  # _classify tags copies with _front
+    paths = {"png": out / "frontier.png", "html": out / "report.html", "csv": out / "trials.csv",
+             "json": out / "frontier.json"}
+    png = frontier_png(recs, objectives=objectives, constraints=constraints, study_name=study_name,
+                       x_metric=x_metric, y_metric=y_metric)
+    _atomic_write(paths["png"], png)
+    _atomic_write(paths["csv"], trials_csv(recs, objectives=objectives, constraints=constraints).encode("utf-8"))
+    _atomic_write(paths["json"], frontier_json(recs, study_name=study_name, objectives=objectives,
+                                               constraints=constraints, scenarios=scenarios).encode("utf-8"))
+    page = report_html(recs, study_name=study_name, objectives=objectives, constraints=constraints,
+                       scenarios=scenarios, importances=importances, importance_spread=importance_spread,
+                       storage_label=storage_label, png=png, x_metric=x_metric, y_metric=y_metric)
+    _atomic_write(paths["html"], page.encode("utf-8"))
+    return paths
