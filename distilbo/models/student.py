@@ -1,0 +1,503 @@
+"""Student models: a `StudentSpec` -> a stock DistilBERT or BERT question-answering model seeded from a checkpoint.
+
+    from distilbo.models.student import StudentSpec, build_student, count_parameters
+    spec = StudentSpec(n_layers=3, n_heads=12, dim=384, hidden_dim=1536, ...)   # or spec_from_config(cfg, init_cfg)
+    model = build_student(spec, "path/to/pretrained", init_seed=0)            # DistilBertForQuestionAnswering
+    model.save_pretrained("out/")   # loads with AutoModelForQuestionAnswering, no distilbo import needed
+
+The result is always a stock `DistilBertForQuestionAnswering` (architecture "distilbert") or
+`BertForQuestionAnswering` ("bert"): no custom classes, so a saved student is an ordinary Hugging Face folder.
+
+Heads. The search samples `n_heads` freely, but a stock config needs `dim % heads == 0`. The student therefore
+uses `effective_n_heads(dim, n_heads)`: the largest divisor of `dim` that is <= the requested `n_heads`
+(dim 384: 5 -> 4, 7 -> 6, 9..11 -> 8, 12 -> 12; a prime dim such as 31 always gets 1 head). Head size =
+dim / effective heads. Every sampled combination is therefore a valid model, and `count_parameters` does not
+depend on the head count at all (q/k/v/out are dim x dim whatever the split).
+
+Seeding (what is copied from the init checkpoint). Weights are read ONLY from safetensors files (a folder
+with only `pytorch_model.bin` is refused: pickle files can run code). The init may be a BERT/MiniLM
+(`BertModel`, `BertForQuestionAnswering`, keys with or without `bert.`) or a DistilBERT checkpoint
+(`distilbert.` prefix or bare). BERT weights are renamed into the DistilBERT layout (word + position
+embeddings, embedding LayerNorm; per layer q/k/v/out_lin, sa_layer_norm, ffn.lin1/lin2, output_layer_norm).
+
+* Token types: a DistilBERT student has no token_type embeddings, so a BERT init's are dropped (the known
+  DistilBERT-from-BERT recipe; it changes what the BERT init computes). A BERT student keeps them; a BERT
+  student from a DistilBERT init gets all-zero token_type embeddings, so it starts computing exactly what the
+  init computes.
+* Layers: student layer i copies init layer `min(L0 - 1, floor(i * L0 / n + 1/2))` (L0 init layers, n student
+  layers): the identity at full depth, every other layer (0, 2, 4, ...) at half depth as DistilBERT did, evenly
+  spaced in general. A student DEEPER than the init repeats init layers in order (6 -> 8 uses 0,1,2,2,3,4,5,5:
+  progressive stacking) rather than adding random layers on top of a pretrained stack.
+* Width: when the student is narrower, a subset is kept, chosen by `selection`: "seed" = a random subset drawn
+  from `torch.Generator().manual_seed(selection_seed)`, "magnitude" = the units whose attached weights have
+  the largest L2 norm. Kept indices are always in ascending order and are chosen, in this order:
+  1. hidden units (the residual stream, one subset shared by every layer): score = squared L2 norm of every
+     weight entry on that unit (embedding columns, q/k/v and lin1 columns, out_lin and lin2 rows, LayerNorms,
+     QA head) over the embeddings, the copied layers and the QA head;
+  2. per student layer, the heads of its source layer: when the student has fewer (effective) heads than the
+     init, whole heads are kept (score: the head's q/k/v rows and biases + its out_lin columns);
+  3. per kept head, its head dims: when the student's head size is smaller, the same dims are kept for q, k, v
+     and out_lin so each kept head is an exact sub-head (score: those rows/columns);
+  4. per student layer, the FFN units (score: lin1 row + bias + lin2 column).
+  Every matrix is sliced consistently with these indices: embedding columns, q/k/v rows (grouped by head) and
+  columns, out_lin rows and columns, LayerNorm entries, FFN rows/columns, QA head columns. Attention scores of a
+  narrower head are not rescaled.
+* Parameters with no source (a wider/more-headed student, a QA head the init does not have or whose shape
+  differs) keep the stock DistilBERT/BERT initialisation drawn under `torch.manual_seed(init_seed)`:
+  normal(0, initializer_range) for weights, LayerNorm weight 1 / bias 0, biases 0. Extra heads, head dims,
+  hidden units and FFN units are appended after the copied ones.
+
+`seed_student` also returns a small dict of what was copied versus freshly initialised (with the chosen indices);
+`build_student` logs its summary.
+
+Shape glossary:
+    V  vocabulary size             P  max position embeddings      T  token type vocabulary (BERT)
+    D  hidden size (dim)           F  FFN size (hidden_dim)        L  layers
+    H  effective attention heads   d  head size = D / H
+    D0, F0, L0, H0, d0             the init checkpoint's sizes
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from distilbo.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel
+
+    from distilbo.config import Config
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("distilbert", "bert")
+SELECTIONS = ("seed", "magnitude")
+
+
+# ---------------------------------------------------------------------------------------------- the spec
+@dataclass(frozen=True, kw_only=True)
+class StudentSpec:
+    """The student's architecture and seeding choices (all sizes resolved: no None)."""
+
+    n_layers: int
+    n_heads: int
+    """Requested heads; the model uses `heads` = effective_n_heads(dim, n_heads)."""
+    dim: int
+    hidden_dim: int
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    qa_dropout: float = 0.1
+    initializer_range: float = 0.02
+    activation: str = "gelu"
+    selection_seed: int = 42
+    selection: str = "seed"
+    architecture: str = "distilbert"
+
+    def __post_init__(self) -> None:
+        for name in ("n_layers", "n_heads", "dim", "hidden_dim"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise UserError(f"student {name} = {v!r}: must be an integer >= 1")
+        if self.architecture not in ARCHITECTURES:
+            raise UserError(f"student_architecture = {self.architecture!r}: use 'distilbert' or 'bert'")
+        if self.selection not in SELECTIONS:
+            raise UserError(f"selection = {self.selection!r}: use 'seed' or 'magnitude'")
+
+    @property
+    def heads(self) -> int:
+        """Attention heads the model really has (largest divisor of dim <= n_heads)."""
+        return effective_n_heads(self.dim, self.n_heads)
+
+    @property
+    def head_size(self) -> int:
+        return self.dim // self.heads
+
+
+def effective_n_heads(dim: int, n_heads: int) -> int:
+    """The largest divisor of `dim` that is <= `n_heads` (at least 1): dim 384, 7 -> 6; 9..11 -> 8."""
+    for h in range(min(n_heads, dim), 0, -1):
+        if dim % h == 0:
+            return h
+    return 1
+
+
+def init_shape(init_config: PretrainedConfig) -> dict[str, int]:
+    """Layers, hidden size, FFN size and heads of a BERT or DistilBERT config."""
+    mt = getattr(init_config, "model_type", None)
+    if mt == "distilbert":
+        return {"n_layers": init_config.n_layers, "dim": init_config.dim, "hidden_dim": init_config.hidden_dim,
+                "n_heads": init_config.n_heads}
+    if mt == "bert":
+        return {"n_layers": init_config.num_hidden_layers, "dim": init_config.hidden_size,
+                "hidden_dim": init_config.intermediate_size, "n_heads": init_config.num_attention_heads}
+    raise UserError(f"student_init: model type {mt!r} is not supported; use a BERT, MiniLM or DistilBERT checkpoint")
+
+
+def spec_from_config(cfg: Config, init_config: PretrainedConfig) -> StudentSpec:
+    """The spec of `cfg.student` with unset sizes filled from the init model: n_layers -> half the init's
+    (at least 1), dim / hidden_dim / n_heads -> the init's."""
+    s = cfg.student
+    base = init_shape(init_config)
+    return StudentSpec(
+        n_layers=s.n_layers if s.n_layers is not None else max(1, base["n_layers"] // 2),
+        n_heads=s.n_heads if s.n_heads is not None else base["n_heads"],
+        dim=s.dim if s.dim is not None else base["dim"],
+        hidden_dim=s.hidden_dim if s.hidden_dim is not None else base["hidden_dim"],
+        dropout=s.dropout,
+        attention_dropout=s.attention_dropout,
+        qa_dropout=s.qa_dropout,
+        initializer_range=s.initializer_range,
+        activation=s.activation,
+        selection_seed=s.selection_seed,
+        selection=s.selection,
+        architecture=cfg.models.student_architecture,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- parameter counts
+def count_parameters(spec: StudentSpec, *, vocab_size: int, max_position_embeddings: int,
+                     type_vocab_size: int = 2) -> dict[str, int]:
+    """Parameters of the QA model `build_student(spec, ...)` returns, in closed form (no model built).
+
+    `num_non_embedding_parameters` excludes the embedding matrices (word, position, token type), as
+    `PreTrainedModel.num_parameters(exclude_embeddings=True)` does. `type_vocab_size` counts for BERT only."""
+    D, F, L = spec.dim, spec.hidden_dim, spec.n_layers
+    embed_matrices = (vocab_size + max_position_embeddings + (type_vocab_size if spec.architecture == "bert" else 0)) * D
+    embed_ln = 2 * D
+    layer = 4 * (D * D + D) + (F * D + F) + (D * F + D) + 2 * (2 * D)  # q,k,v,out; lin1; lin2; two LayerNorms
+    qa = 2 * D + 2
+    total = embed_matrices + embed_ln + L * layer + qa
+    return {"num_parameters": total, "num_non_embedding_parameters": total - embed_matrices}
+
+
+def model_num_parameters(model: nn.Module) -> dict[str, int]:
+    """The same two counts for a real model (shared/tied tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():  # parameters() already yields a shared tensor once; the id set makes it explicit
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    emb_seen: set[int] = set()
+    emb = 0
+    for m in model.modules():
+        if isinstance(m, nn.Embedding) and id(m.weight) not in emb_seen:
+            emb_seen.add(id(m.weight))
+            emb += m.weight.numel()
+    return {"num_parameters": total, "num_non_embedding_parameters": total - emb}
+
+
+# ---------------------------------------------------------------------------------------------- reading the init
+_BERT_TO_DISTIL = (
+    ("attention.self.query.", "attention.q_lin."),
+    ("attention.self.key.", "attention.k_lin."),
+    ("attention.self.value.", "attention.v_lin."),
+    ("attention.output.dense.", "attention.out_lin."),
+    ("attention.output.LayerNorm.", "sa_layer_norm."),
+    ("intermediate.dense.", "ffn.lin1."),
+    ("output.dense.", "ffn.lin2."),
+    ("output.LayerNorm.", "output_layer_norm."),
+)
+
+# Axis roles of each canonical (bare DistilBERT-layout) tensor: "hid" = residual stream (D), "att" = attention
+# dims grouped by head (D), "ffn" = FFN units (F), "all" = kept whole (vocabulary, positions, labels).
+_EMBED_ROLES = {
+    "embeddings.word_embeddings.weight": ("all", "hid"),
+    "embeddings.position_embeddings.weight": ("all", "hid"),
+    "embeddings.token_type_embeddings.weight": ("all", "hid"),
+    "embeddings.LayerNorm.weight": ("hid",),
+    "embeddings.LayerNorm.bias": ("hid",),
+    "qa_outputs.weight": ("all", "hid"),
+    "qa_outputs.bias": ("all",),
+}
+_LAYER_ROLES = {
+    **{f"attention.{n}_lin.weight": ("att", "hid") for n in "qkv"},
+    **{f"attention.{n}_lin.bias": ("att",) for n in "qkv"},
+    "attention.out_lin.weight": ("hid", "att"),
+    "attention.out_lin.bias": ("hid",),
+    "sa_layer_norm.weight": ("hid",),
+    "sa_layer_norm.bias": ("hid",),
+    "ffn.lin1.weight": ("ffn", "hid"),
+    "ffn.lin1.bias": ("ffn",),
+    "ffn.lin2.weight": ("hid", "ffn"),
+    "ffn.lin2.bias": ("hid",),
+    "output_layer_norm.weight": ("hid",),
+    "output_layer_norm.bias": ("hid",),
+}
+_LAYER_RE = re.compile(r"^transformer\.layer\.(\d+)\.(.+)$")
+
+
+def canonical_name(key: str) -> str | None:
+    """A BERT or DistilBERT state-dict key -> the bare DistilBERT-layout name, or None for tensors a QA student
+    never uses (pooler, MLM heads, position_ids buffers)."""
+    for prefix in ("distilbert.", "bert."):
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+            break
+    key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+    m = re.match(r"^encoder\.layer\.(\d+)\.(.+)$", key)
+    if m:
+        rest = m.group(2)
+        for old, new in _BERT_TO_DISTIL:
+            if rest.startswith(old):
+                key = f"transformer.layer.{m.group(1)}.{new}{rest[len(old):]}"
+                break
+        else:
+            return None
+    if key in _EMBED_ROLES:
+        return key
+    m = _LAYER_RE.match(key)
+    if m and m.group(2) in _LAYER_ROLES:
+        return key
+    return None
+
+
+def _roles(name: str) -> tuple[str, ...]:
+    m = _LAYER_RE.match(name)
+    return _LAYER_ROLES[m.group(2)] if m else _EMBED_ROLES[name]
+
+
+def resolve_init(init: str) -> Path:
+    """A local model folder, `package:NAME`, or a hub id (downloaded: config and safetensors files only)."""
+    if init.startswith("package:"):
+        from distilbo.config import resolve_location
+
+        return Path(resolve_location(init, base=Path.cwd()))
+    p = Path(init).expanduser()
+    if p.is_dir():
+        return p
+    if p.exists() or init.startswith((".", "/", "~")):
+        raise UserError(f"student_init = {init}: not a model folder (config.json + model.safetensors); fix the path")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(init, allow_patterns=["*.json", "*.safetensors"]))
+    except Exception as e:  # noqa: BLE001 - any hub failure is the user's location to fix
+        raise UserError(f"student_init = {init}: no such folder, and the hub download failed "
+                        f"({type(e).__name__}); give a local model folder") from None
+
+
+def load_init(init: str, *, trust_remote_code: bool = False) -> tuple[PretrainedConfig, dict[str, torch.Tensor]]:
+    """The init checkpoint's config and its tensors under canonical names (float32, CPU), from safetensors only."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    folder = resolve_init(init)
+    if not (folder / "config.json").is_file():
+        raise UserError(f"{folder}: no config.json; student_init must be a Hugging Face model folder")
+    try:
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{folder}/config.json: cannot be read as a model config ({e})") from None
+    init_shape(config)  # refuses model types other than BERT/DistilBERT
+    single = folder / "model.safetensors"
+    index = folder / "model.safetensors.index.json"
+    if single.is_file():
+        files = [single]
+    elif index.is_file():
+        files = [folder / f for f in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+    elif any(folder.glob("*.bin")) or any(folder.glob("*.pt")) or any(folder.glob("*.pth")):
+        raise UserError(f"{folder}: only pickle weights (.bin) found; distilbo loads weights from safetensors only. "
+                        f"If you trust the file, convert it once with transformers (`save_pretrained(..., "
+                        f"safe_serialization=True)`) and point student_init at the result")
+    else:
+        raise UserError(f"{folder}: no model.safetensors; student_init must hold safetensors weights")
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        for key, t in load_file(str(f)).items():
+            name = canonical_name(key)
+            if name is not None:
+                state[name] = t.to(torch.float32)
+    if "embeddings.word_embeddings.weight" not in state:
+        raise UserError(f"{folder}: no word embeddings found in the safetensors file; not a BERT/DistilBERT checkpoint")
+    return config, state
+
+
+# ---------------------------------------------------------------------------------------------- building
+def layer_sources(n_init: int, n_layers: int) -> list[int]:
+    """Init layer copied into each student layer: floor(i * n_init / n_layers + 1/2), capped at n_init - 1."""
+    return [min(n_init - 1, math.floor(i * n_init / n_layers + 0.5)) for i in range(n_layers)]
+
+
+def _student_config(spec: StudentSpec, init_config: PretrainedConfig) -> PretrainedConfig:
+    from transformers import BertConfig, DistilBertConfig
+
+    vocab = init_config.vocab_size
+    pos = init_config.max_position_embeddings
+    pad = getattr(init_config, "pad_token_id", 0)
+    if spec.architecture == "distilbert":
+        return DistilBertConfig(
+            vocab_size=vocab, max_position_embeddings=pos, n_layers=spec.n_layers, n_heads=spec.heads,
+            dim=spec.dim, hidden_dim=spec.hidden_dim, dropout=spec.dropout, attention_dropout=spec.attention_dropout,
+            qa_dropout=spec.qa_dropout, activation=spec.activation, initializer_range=spec.initializer_range,
+            pad_token_id=pad)
+    return BertConfig(
+        vocab_size=vocab, max_position_embeddings=pos, num_hidden_layers=spec.n_layers,
+        num_attention_heads=spec.heads, hidden_size=spec.dim, intermediate_size=spec.hidden_dim,
+        hidden_dropout_prob=spec.dropout, attention_probs_dropout_prob=spec.attention_dropout,
+        hidden_act=spec.activation, initializer_range=spec.initializer_range,
+        type_vocab_size=getattr(init_config, "type_vocab_size", 2) if init_config.model_type == "bert" else 2,
+        layer_norm_eps=getattr(init_config, "layer_norm_eps", 1e-12), pad_token_id=pad)
+
+
+def _keep(n_src: int, n_out: int, scores: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+    """Map of length n_out: kept source indices (ascending), then -1 for slots with no source."""
+    if n_out >= n_src:
+        return torch.cat([torch.arange(n_src), torch.full((n_out - n_src,), -1, dtype=torch.long)])
+    if scores is None:
+        picked = torch.randperm(n_src, generator=gen)[:n_out]
+    else:
+        picked = torch.topk(scores, n_out).indices
+    return picked.sort().values
+
+
+def _sq_along(t: torch.Tensor, axis: int) -> torch.Tensor:
+    """Sum of squares of `t` over every axis but `axis`."""
+    sq = t.double() ** 2
+    return sq if sq.dim() == 1 else sq.sum(dim=1 - axis)
+
+
+def _fill(target: torch.Tensor, src: torch.Tensor, maps: list[torch.Tensor]) -> int:
+    """target[i, j] = src[map0[i], map1[j]] wherever every map entry is >= 0; returns entries copied."""
+    pos = [torch.nonzero(m >= 0).flatten() for m in maps]
+    idx = [m[p] for m, p in zip(maps, pos)]
+    if any(len(p) == 0 for p in pos):
+        return 0
+    if len(maps) == 1:
+        target[pos[0]] = src[idx[0]]
+    else:
+        target[pos[0][:, None], pos[1][None, :]] = src[idx[0][:, None], idx[1][None, :]]
+    return math.prod(len(p) for p in pos)
+
+
+def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
+                 trust_remote_code: bool = False) -> tuple[PreTrainedModel, dict[str, Any]]:
+    """Build the stock QA model of `spec`, seeded from the safetensors checkpoint `init` (folder, `package:NAME`
+    or hub id). Returns (model, seeding) where seeding records the layer sources, the kept indices and how many
+    parameters were copied versus freshly initialised."""
+    from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
+
+    init_config, src = load_init(init, trust_remote_code=trust_remote_code)
+    base = init_shape(init_config)
+    L0, D0, F0, H0 = base["n_layers"], base["dim"], base["hidden_dim"], base["n_heads"]
+    d0 = D0 // H0
+    H, d = spec.heads, spec.head_size
+    config = _student_config(spec, init_config)
+    cls = DistilBertForQuestionAnswering if spec.architecture == "distilbert" else BertForQuestionAnswering
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = cls(config)
+    model.eval()
+
+    sources = layer_sources(L0, spec.n_layers)
+    magnitude = spec.selection == "magnitude"
+    gen = torch.Generator().manual_seed(spec.selection_seed)
+
+    # 1. hidden units, shared by all layers
+    hid_scores = None
+    if magnitude and spec.dim < D0:
+        hid_scores = torch.zeros(D0, dtype=torch.float64)
+        used = {f"transformer.layer.{l}." for l in set(sources)}
+        for name, t in src.items():
+            if _LAYER_RE.match(name) and not any(name.startswith(u) for u in used):
+                continue
+            for axis, role in enumerate(_roles(name)):
+                if role == "hid" and t.shape[axis] == D0:
+                    hid_scores += _sq_along(t, axis)
+    hid = _keep(D0, spec.dim, hid_scores, gen)
+
+    # 2-4. per student layer: heads, head dims, FFN units of its source layer
+    att_maps, ffn_maps, kept_heads, kept_head_dims = [], [], [], []
+    for l in sources:
+        p = f"transformer.layer.{l}."
+        att_scores = ffn_scores = None
+        if magnitude:
+            att_scores = sum(_sq_along(src[p + f"attention.{n}_lin.weight"], 0) + src[p + f"attention.{n}_lin.bias"].double() ** 2
+                             for n in "qkv") + _sq_along(src[p + "attention.out_lin.weight"], 1)
+            ffn_scores = (_sq_along(src[p + "ffn.lin1.weight"], 0) + src[p + "ffn.lin1.bias"].double() ** 2
+                          + _sq_along(src[p + "ffn.lin2.weight"], 1))
+        heads = _keep(H0, H, None if att_scores is None else att_scores.view(H0, d0).sum(1), gen)
+        att = torch.full((spec.dim,), -1, dtype=torch.long)
+        dims_per_head = []
+        for s, h in enumerate(heads.tolist()):
+            if h < 0:
+                dims_per_head.append([])
+                continue
+            dims = _keep(d0, d, None if att_scores is None else att_scores.view(H0, d0)[h], gen)
+            dims_per_head.append([int(j) for j in dims if j >= 0])
+            att[s * d:(s + 1) * d] = torch.where(dims >= 0, h * d0 + dims, torch.full_like(dims, -1))
+        att_maps.append(att)
+        kept_heads.append([int(h) for h in heads if h >= 0])
+        kept_head_dims.append(dims_per_head)
+        ffn_maps.append(_keep(F0, spec.hidden_dim, ffn_scores, gen))
+
+    # copy into the model's own (freshly initialised) tensors
+    copied = fresh = 0
+    fresh_tensors: list[str] = []
+    with torch.no_grad():
+        for key, param in model.named_parameters():
+            name = canonical_name(key)
+            if name is None:
+                raise AssertionError(f"unmapped student parameter {key}")
+            m = _LAYER_RE.match(name)
+            src_name = f"transformer.layer.{sources[int(m.group(1))]}.{m.group(2)}" if m else name
+            maps = None
+            if src_name in src:
+                t = src[src_name]
+                role_maps = {"hid": hid, "att": att_maps[int(m.group(1))] if m else None,
+                             "ffn": ffn_maps[int(m.group(1))] if m else None}
+                maps = []
+                for axis, role in enumerate(_roles(name)):
+                    if role == "all":
+                        mp = torch.arange(param.shape[axis])
+                        mp[mp >= t.shape[axis]] = -1
+                    else:
+                        mp = role_maps[role]
+                    maps.append(mp)
+                want = {"hid": D0, "att": D0, "ffn": F0}
+                if any(t.shape[a] != want[r] for a, r in enumerate(_roles(name)) if r != "all"):
+                    maps = None  # shapes disagree with the init config (should not happen): leave fresh
+            elif name == "embeddings.token_type_embeddings.weight":
+                param.zero_()  # DistilBERT init -> BERT student: token types start as a no-op
+            n = _fill(param, src[src_name], maps) if maps is not None else 0
+            copied += n
+            fresh += param.numel() - n
+            if n == 0:
+                fresh_tensors.append(key)
+
+    seeding = {
+        "init": str(init),
+        "init_model_type": init_config.model_type,
+        "architecture": spec.architecture,
+        "heads": H,
+        "head_size": d,
+        "layer_sources": sources,
+        "hidden_index": [int(i) for i in hid if i >= 0],
+        "heads_index": kept_heads,
+        "head_dims_index": kept_head_dims,
+        "ffn_index": [[int(i) for i in f if i >= 0] for f in ffn_maps],
+        "copied_parameters": copied,
+        "fresh_parameters": fresh,
+        "fresh_tensors": fresh_tensors,
+    }
+    return model, seeding
+
+
+def build_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
+                  trust_remote_code: bool = False) -> PreTrainedModel:
+    """`seed_student` without the seeding record (its summary is logged at INFO)."""
+    model, seeding = seed_student(spec, init, init_seed=init_seed, trust_remote_code=trust_remote_code)
+    log.info("student %s %dL x %d (%d heads), FFN %d from %s: layers %s, %d parameters copied, %d fresh%s",
+             spec.architecture, spec.n_layers, spec.dim, spec.heads, spec.hidden_dim, init, seeding["layer_sources"],
+             seeding["copied_parameters"], seeding["fresh_parameters"],
+             f" (wholly fresh: {', '.join(seeding['fresh_tensors'])})" if seeding["fresh_tensors"] else "")
+    return model
