@@ -122,7 +122,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
 
     # student
     spec, _ = student_spec(cfg)
-    student = build_student(spec, init_path, trust_remote_code=trust)
+    student = build_student(spec, init_path, init_seed=cfg.run.seed, trust_remote_code=trust)
     post = dict(version_2_with_negative=cfg.data.version_2_with_negative, n_best_size=cfg.data.n_best_size,
                 max_answer_length=cfg.data.max_answer_length,
                 null_score_diff_threshold=cfg.data.null_score_diff_threshold)
@@ -149,7 +149,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     counts = model_num_parameters(student)
     metrics = {**final.metrics, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
-               "num_train_features": len(train_f), "n_heads_effective": spec.n_heads, "dim": spec.dim,
+               "num_train_features": len(train_f), "n_heads_effective": spec.heads, "dim": spec.dim,
                "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
