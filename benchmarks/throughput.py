@@ -1,0 +1,165 @@
+"""Trial speed: distilbo's training path against a standard distillation loop, side by side in one run.
+
+    python benchmarks/throughput.py                       # 3-layer baseline student, 400 training windows
+    python benchmarks/throughput.py --features 200 --n-layers 3 --repeats 2
+
+(a) distilbo: teacher logits read from the on-disk cache (built once per study, timed separately), batches
+    dynamically padded to their longest row and grouped by length, the loop in distilbo/distill/train.py.
+(b) standard: the teacher runs on every batch, every batch padded to max_seq_length, plain AdamW loop
+    (what run_squad_w_distillation.py does).
+Same student spec and seeding, same features, same batch size and loss. Also measures this machine's peak fp32
+matmul FLOP/s and the fraction of it each training path achieves (FLOPs counted with torch's FlopCounterMode on
+the same batches, outside the timed runs). Prints one JSON object; record it in benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_matmul_flops(n: int = 1024, seconds: float = 3.0) -> float:
+    """Best fp32 FLOP/s of an n x n matmul on this machine with all threads (2 n^3 FLOPs per product)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        for _ in range(5):
+            a @ b
+        best = max(best, 5 * 2 * n**3 / (time.perf_counter() - t))
+    return best
+
+
+def standard_loop(student, teacher, feats, *, batch_size, lr, alpha_ce, temperature, max_seq_length, seed):
+    """The standard distillation loop: fixed-length padding, the teacher on every batch."""
+    from distilbo.data.batches import to_batch
+    from distilbo.distill.losses import distillation_loss
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    student.train()
+    opt = torch.optim.AdamW(student.parameters(), lr=lr)
+    order = rng.permutation(len(feats))
+    t0 = time.perf_counter()
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        batch = to_batch(feats, idx, device=torch.device("cpu"), token_types=True, pad_to=max_seq_length)
+        with torch.no_grad():
+            t_out = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                            token_type_ids=batch["token_type_ids"])
+        out = student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        loss = distillation_loss(out.start_logits, out.end_logits, teacher_start=t_out.start_logits,
+                                 teacher_end=t_out.end_logits, start_positions=batch["start_positions"],
+                                 end_positions=batch["end_positions"], attention_mask=batch["attention_mask"],
+                                 alpha_ce=alpha_ce, alpha_squad=1 - alpha_ce, temperature=temperature)["loss"]
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return time.perf_counter() - t0
+
+
+def count_flops(student, teacher, feats, *, batch_size, fixed_length: int | None, with_teacher: bool, seed) -> float:
+    """FLOPs of one pass over `feats` (student forward+backward, plus teacher forward when it runs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from distilbo.data.batches import batch_order, to_batch
+
+    rng = np.random.default_rng(seed)
+    if fixed_length:
+        order = [rng.permutation(len(feats))[i:i + batch_size] for i in range(0, len(feats), batch_size)]
+    else:
+        order = batch_order(feats.lengths, batch_size=batch_size, shuffle=True, group_by_length=True, rng=rng)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for idx in order:
+            b = to_batch(feats, idx, device=torch.device("cpu"), token_types=True, pad_to=fixed_length)
+            if with_teacher:
+                with torch.no_grad():
+                    teacher(input_ids=b["input_ids"], attention_mask=b["attention_mask"], token_type_ids=b["token_type_ids"])
+            out = student(input_ids=b["input_ids"], attention_mask=b["attention_mask"])
+            (out.start_logits.sum() + out.end_logits.sum()).backward()
+    student.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(REPO / "configs/cpu-squad2.toml"))
+    ap.add_argument("--features", type=int, default=400, help="training windows per timed run")
+    ap.add_argument("--n-layers", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs of each path (alternating); the best is kept")
+    args = ap.parse_args()
+
+    from distilbo.config import load_config
+    from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
+    from distilbo.distill.train import distill
+    from distilbo.distill.trial import cache_dir, load_data, student_spec
+    from distilbo.evaluate import load_qa_model, load_tokenizer
+    from distilbo.measure import set_threads
+    from distilbo.models.student import build_student
+
+    threads = set_threads(0)
+    cfg = load_config(args.config, {"n_layers": args.n_layers, "batch_size": args.batch_size, "num_train_epochs": 1.0,
+                                    "max_eval_samples": 8, "logging_steps": 10_000})
+    teacher_path = cfg.path(cfg.models.teacher)
+    tok = load_tokenizer(cfg.path(cfg.models.student_init))
+    _, train_f, _, _ = load_data(cfg, tok)
+    feats = train_f.subset(np.arange(min(args.features, len(train_f))))
+    teacher = load_qa_model(teacher_path)
+    t = time.perf_counter()
+    ts, te = teacher_logits(teacher, feats, teacher_key=model_fingerprint(teacher_path), cache_dir=None,
+                            device=torch.device("cpu"))
+    cache_build_s = time.perf_counter() - t
+    spec, _ = student_spec(cfg)
+    init = cfg.path(cfg.models.student_init)
+    L = cfg.data.max_seq_length
+
+    peak = peak_matmul_flops()
+    times = {"distilbo": [], "standard": []}
+    for _ in range(args.repeats):
+        s = build_student(spec, init, init_seed=0)
+        r = distill(s, feats, cfg=cfg, device=torch.device("cpu"), teacher_start=ts, teacher_end=te, progress=False)
+        times["distilbo"].append(r.train_seconds)
+        s = build_student(spec, init, init_seed=0)
+        times["standard"].append(standard_loop(s, teacher, feats, batch_size=args.batch_size, lr=cfg.train.learning_rate,
+                                               alpha_ce=cfg.train.alpha_ce, temperature=cfg.train.temperature,
+                                               max_seq_length=L, seed=0))
+    s = build_student(spec, init, init_seed=0)
+    flops_a = count_flops(s, teacher, feats, batch_size=args.batch_size, fixed_length=None, with_teacher=False, seed=0)
+    flops_b = count_flops(s, teacher, feats, batch_size=args.batch_size, fixed_length=L, with_teacher=True, seed=0)
+    best_a, best_b = min(times["distilbo"]), min(times["standard"])
+    n = len(feats)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    result = {
+        "date": time.strftime("%Y-%m-%d"), "commit": commit, "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "threads": threads, "torch": torch.__version__, "student": f"{spec.n_layers}x{spec.dim} ({spec.heads} heads, ffn {spec.hidden_dim})",
+        "features": n, "batch_size": args.batch_size, "max_seq_length": L,
+        "mean_tokens_per_feature": float(np.mean(feats.lengths)),
+        "distilbo_features_per_s": n / best_a, "standard_features_per_s": n / best_b, "speedup": best_b / best_a,
+        "teacher_cache_build_s": cache_build_s,
+        "speedup_incl_cache_build_once": (best_b) / (best_a + cache_build_s),
+        "peak_fp32_matmul_gflops": peak / 1e9,
+        "distilbo_gflops": flops_a / best_a / 1e9, "standard_gflops": flops_b / best_b / 1e9,
+        "distilbo_fraction_of_peak": flops_a / best_a / peak, "standard_fraction_of_peak": flops_b / best_b / peak,
+        "times_s": times,
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
