@@ -26,7 +26,22 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
+def settings_help() -> str:
+    """Every flat setting with its section and docstring (the epilog of the commands that take --set)."""
+    import textwrap
+
+    from distilbo.config import FIELD_DOCS, FIELD_SECTION
+
+    lines = ["settings (config [section] name; use the name with --set NAME=VALUE or in [search.space]):"]
+    for name, sec in FIELD_SECTION.items():
+        doc = textwrap.shorten(FIELD_DOCS.get(name, ""), 110)
+        lines.append(f"  {name:<28} [{sec}] {doc}")
+    return "\n".join(lines)
+
+
 def _add_config(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = settings_help()
     p.add_argument("--config", default=None if required else DEFAULT_CONFIG, required=required,
                    help=f"TOML config file (default: {DEFAULT_CONFIG})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
@@ -186,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             from distilbo.report.command import report
 
             paths = report(cfg)
-            print(f"report: {paths['report.html']}")
+            print(f"report: {paths['html']}")
     elif cmd == "status":
         from distilbo.search.study import status
 

@@ -349,7 +349,7 @@ def _close(name: str) -> str:
     import difflib
 
     near = difflib.get_close_matches(name, FIELD_SECTION, n=3)
-    return ", ".join(near) if near else "see `distilbo distill --help-settings`"
+    return ", ".join(near) if near else "see `distilbo distill --help` for every setting"
 
 
 def _coerce(raw: Any, typ: Any, where: str, *, parse_strings: bool = True) -> Any:
