@@ -143,3 +143,21 @@ def validate_search_section(cfg: "Config") -> None:
 def sample(trial: Any, params: list[Param]) -> dict[str, Any]:
     """Suggest every searched parameter; fixed values pass through."""
     return {p.name: p.suggest(trial) for p in params}
+
+
+def baseline_params(cfg: "Config", params: list[Param]) -> dict[str, Any]:
+    """The baseline trial's value of every searched parameter: the config's own setting (ConfigError if unset)."""
+    out = {}
+    for p in params:
+        if p.kind == "fixed":
+            continue
+        value = cfg.get(p.name)
+        if value is None:
+            raise ConfigError(f"{cfg.source}: [search.space] {p.name} is searched but the config leaves {p.name} unset, "
+                              f"so the baseline trial has no value for it; set {p.name} in its section "
+                              "(the baseline's value) or set baseline = false in [search]")
+        if p.kind == "categorical" and value not in p.choices:
+            raise ConfigError(f"{cfg.source}: [search.space] {p.name}: the baseline value {value!r} is not one of the "
+                              f"choices {list(p.choices)}; add it to choices or set baseline = false in [search]")
+        out[p.name] = value
+    return out

@@ -1,0 +1,398 @@
+"""Run the search: one child process per trial, failures recorded as data, local workers, resumable.
+
+    study = run_search(cfg)                                  # what `distilbo search` runs; rerun it to resume
+    study = run_search(cfg, n_trials=8, workers=2, trial_fn="mypkg.trials:fn")
+
+Each trial samples its parameters (`space.sample`), applies them with `cfg.with_overrides`, and runs
+`trial_fn(cfg, trial_dir) -> dict[str, float]` in a child process (`python -m distilbo.search._child`) in its own
+process group, with the CPU memory limit `[search] trial_memory_limit` (RLIMIT_AS) and the time limit
+`trial_timeout` (the whole group is killed). Whatever the child does (raise, run out of memory, be killed, exit),
+the parent records the trial as COMPLETE with pessimistic values, violated constraints and a one-line `failure`
+(see `study.record_failure`), so the sampler learns to avoid the region. Before running, the optional
+`estimate_fn(cfg) -> dict` (e.g. num_parameters from the spec) can show that a trial breaks a constraint: it is
+then recorded infeasible without running (`skipped`).
+
+The budget `n_trials` counts finished trials (COMPLETE, including recorded failures) of the whole study, so a
+rerun only completes what is missing. A trial interrupted by a killed search is set to FAIL ("worker died") at
+the next start. Trial folders: `<run folder>/trials/NNNN/` (spec.json, log.txt, metrics.json or error.txt, plus
+what the trial writes). Progress goes to stderr, one line per event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import optuna
+from optuna.trial import Trial, TrialState
+
+from distilbo.search._child import (EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted,
+                                    write_json_atomic)
+from distilbo.search.space import baseline_params, parse_space, sample
+from distilbo.search.study import (INTERRUPTED, TrialFailure, claim_trial, create_or_load_study, fail_stale_trials,
+                                   mask_url, record_failure, record_success, violated)
+
+if TYPE_CHECKING:
+    from distilbo.config import Config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRIAL_FN = "distilbo.distill.trial:run_trial"
+DEFAULT_ESTIMATE_FN = "distilbo.distill.trial:estimate_metrics"
+TrialFn = Callable[["Config", Path], dict]
+
+
+# ---------------------------------------------------------------------------------------------- one child
+def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float | None = None,
+              memory_limit: int | None = None, heartbeat: Callable[[], None] | None = None,
+              heartbeat_interval: float = 60.0) -> dict[str, Any]:
+    """Run `trial_fn(cfg, trial_dir)` in a child process; its metrics, or TrialFailure with a one-line reason.
+
+    `timeout` s: the child's process group is killed ("timeout after N s"). `memory_limit` bytes: RLIMIT_AS of
+    the child (MemoryError -> "out of memory: ..."). `heartbeat()` is called every `heartbeat_interval` s while
+    the child runs. The child's stdout/stderr go to trial_dir/log.txt."""
+    trial_dir = Path(trial_dir)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("metrics.json", "error.txt"):
+        (trial_dir / name).unlink(missing_ok=True)
+    spec_path = trial_dir / "spec.json"
+    write_json_atomic(spec_path, {"trial_fn": trial_fn, "trial_dir": str(trial_dir.resolve()),
+                                  "memory_limit": memory_limit, "parent_pid": os.getpid(),
+                                  "sys_path": [p for p in sys.path if p], "config": config_to_dict(cfg)})
+    start = time.monotonic()
+    with open(trial_dir / "log.txt", "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "distilbo.search._child", str(spec_path)], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        rc = _wait(proc, deadline=None if timeout is None else start + timeout, heartbeat=heartbeat,
+                   interval=heartbeat_interval)
+    finally:
+        _kill_group(proc)  # on timeout or interrupt the child; after a clean exit, anything it left behind
+    if rc is None:
+        raise TrialFailure(f"timeout after {timeout:g} s")
+    if rc == 0:
+        try:
+            return json.loads((trial_dir / "metrics.json").read_text())
+        except FileNotFoundError:
+            raise TrialFailure("the trial exited without writing metrics.json") from None
+        except ValueError:
+            raise TrialFailure("the trial wrote a metrics.json that is not valid JSON") from None
+    error = trial_dir / "error.txt"
+    if rc == EXIT_ERROR and error.is_file():
+        raise TrialFailure(error.read_text(errors="replace").split("\n", 1)[0])
+    if rc < 0:
+        sig = signal.Signals(-rc).name if -rc in signal.valid_signals() else f"signal {-rc}"
+        if -rc == signal.SIGKILL:
+            raise TrialFailure("killed (out of memory?) by SIGKILL")
+        raise TrialFailure(f"crashed ({sig})" if sig in ("SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL") else f"killed by {sig}")
+    tail = _last_line(trial_dir / "log.txt")
+    raise TrialFailure(f"exited with code {rc}" + (f": {tail}" if tail else ""))
+
+
+def _wait(proc: subprocess.Popen, *, deadline: float | None, heartbeat: Callable[[], None] | None,
+          interval: float) -> int | None:
+    """The child's exit code, or None when `deadline` (monotonic) passed first."""
+    next_beat = time.monotonic() + interval
+    while True:
+        now = time.monotonic()
+        until = min(next_beat, deadline) if deadline is not None else next_beat
+        try:
+            return proc.wait(timeout=max(0.01, until - now))
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return None
+        if now >= next_beat:
+            next_beat = now + interval
+            if heartbeat is not None:
+                try:
+                    heartbeat()
+                except Exception as e:  # noqa: BLE001  (a storage hiccup must not kill the trial)
+                    log.warning("heartbeat not recorded: %s", e)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 2000))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""
+
+
+# ---------------------------------------------------------------------------------------------- objective
+def _optional_fn(path: str | Callable | None) -> Callable | None:
+    """The estimate function, or None when it is not there (yet): the search then runs every trial."""
+    if path is None or callable(path):
+        return path
+    try:
+        return import_dotted(path)
+    except (ImportError, AttributeError, ValueError) as e:
+        log.info("no pre-training estimate (%s: %s): every trial runs", path, e)
+        return None
+
+
+def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
+                   estimate_fn: str | Callable | None = DEFAULT_ESTIMATE_FN,
+                   pessimistic: dict[str, float] | None = None) -> Callable[[Trial], list[float]]:
+    """The Optuna objective of the search. A string `trial_fn` ("module:function") runs in a child process; a
+    callable runs in this process (tests, debugging; its exceptions are recorded as failures the same way).
+    `pessimistic` overrides the values recorded for failed trials (see `study.pessimistic_metrics`)."""
+    from distilbo.config import parse_bytes
+
+    params = parse_space(cfg.search.space, where=cfg.source)
+    estimate = _optional_fn(estimate_fn)
+    trials_dir = cfg.run_dir / "trials"
+    s = cfg.search
+    memory_limit = parse_bytes(s.trial_memory_limit) if s.trial_memory_limit else None
+
+    def objective(trial: Trial) -> list[float]:
+        claim_trial(trial)
+        if "is_baseline" not in trial.user_attrs:
+            trial.set_user_attr("is_baseline", False)
+        trial_dir = trials_dir / f"{trial.number:04d}"
+        trial.set_user_attr("trial_dir", str(trial_dir))
+        known: dict[str, Any] = {}
+        try:
+            tcfg = cfg.with_overrides(sample(trial, params), origin=f"trial {trial.number}")
+            if estimate is not None:
+                try:
+                    known = dict(estimate(tcfg) or {})
+                except Exception as e:  # noqa: BLE001  (the run itself will show what is wrong)
+                    log.info("trial %d: estimate failed (%s); running it", trial.number, failure_reason(e))
+            why = violated(cfg, known)
+            if why:
+                return record_failure(trial, cfg, why, known=known, pessimistic=pessimistic, skipped=True)
+            if callable(trial_fn):
+                trial_dir.mkdir(parents=True, exist_ok=True)
+                metrics = trial_fn(tcfg, trial_dir)
+            else:
+                metrics = run_child(tcfg, trial_dir, trial_fn=trial_fn, timeout=s.trial_timeout,
+                                    memory_limit=memory_limit, heartbeat_interval=s.heartbeat_interval,
+                                    heartbeat=lambda: trial.set_user_attr("heartbeat", time.time()))
+            return record_success(trial, cfg, metrics)
+        except TrialFailure as e:
+            reason = str(e)
+        except KeyboardInterrupt:
+            trial.set_user_attr("failure", INTERRUPTED)
+            raise
+        except Exception as e:  # noqa: BLE001  (in-process trial, invalid sampled settings: a failed trial)
+            reason = failure_reason(e)
+        log.info("trial %d failed: %s", trial.number, reason)
+        return record_failure(trial, cfg, reason, known=known, pessimistic=pessimistic)
+
+    return objective
+
+
+def ensure_baseline(study: optuna.Study, cfg: "Config", *, budget: int) -> bool:
+    """Enqueue the baseline (the config's value of every searched parameter) unless the study has one that is
+    done, queued or running, or the budget is spent. True when it was enqueued."""
+    if not cfg.search.baseline:
+        return False
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING))
+    if any(t.user_attrs.get("is_baseline") for t in trials):
+        return False
+    if sum(t.state == TrialState.COMPLETE for t in trials) >= budget:
+        return False
+    study.enqueue_trial(baseline_params(cfg, parse_space(cfg.search.space, where=cfg.source)),
+                        user_attrs={"is_baseline": True})
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+def _counts(study: optuna.Study) -> tuple[int, int]:
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+    done = sum(t.state == TrialState.COMPLETE for t in trials)
+    return done, len(trials) - done
+
+
+def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budget: int, grace_period: float,
+         deadline: float | None = None, on_trial: Callable[[], None] | None = None, poll: float = 2.0) -> None:
+    """Run trials until the study has `budget` finished ones (or time.time() passes `deadline`). Several
+    processes may run this on one storage; a trial is started only while finished + running < budget."""
+    while True:
+        fail_stale_trials(study, grace_period=grace_period)
+        done, running = _counts(study)
+        if done >= budget or (deadline is not None and time.time() >= deadline):
+            return
+        if done + running >= budget:  # the rest is being run by other workers; wait in case one fails
+            time.sleep(poll)
+            continue
+        study.optimize(objective, n_trials=1)
+        if on_trial is not None:
+            on_trial()
+
+
+def _worker_main(cfg: "Config", url: str, name: str, budget: int, deadline: float | None,
+                 trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
+                 index: int, device: str | None) -> None:
+    """Entry of a local worker process (multiprocessing "spawn")."""
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
+    _exit_when_orphaned(os.getppid())
+    logging.basicConfig(level=logging.WARNING, format=f"distilbo worker {index}: %(levelname)s: %(message)s")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = create_or_load_study(cfg, storage=url, study_name=name, seed=cfg.run.seed + index)
+    objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
+    work(study, objective, budget=budget, grace_period=cfg.search.grace_period, deadline=deadline)
+
+
+def _devices(cfg: "Config", workers: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES per worker: one GPU each (round robin) when several are visible, else untouched."""
+    if workers < 2 or cfg.run.device not in ("auto", "cuda"):
+        return [None] * workers
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [d.strip() for d in visible.split(",") if d.strip()]
+    else:
+        try:
+            import torch
+
+            ids = [str(i) for i in range(torch.cuda.device_count())]
+        except Exception:  # noqa: BLE001
+            ids = []
+    if len(ids) < 2:
+        return [None] * workers
+    return [ids[i % len(ids)] for i in range(workers)]
+
+
+class _Progress:
+    """One status line on stderr per event: trials done/budget, running, failed, elapsed, ETA, front, best."""
+
+    def __init__(self, study: optuna.Study, cfg: "Config", *, budget: int, enabled: bool) -> None:
+        self.study, self.cfg, self.budget, self.enabled = study, cfg, budget, enabled
+        self.t0 = time.time()
+        self.seen: set[int] | None = None
+        self.done0 = 0
+        self.last = ""
+
+    def update(self) -> None:
+        if not self.enabled:
+            return
+        trials = self.study.get_trials(deepcopy=False)
+        finished = {t.number: t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
+        done = sum(t.state == TrialState.COMPLETE for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        failed = sum(bool(t.user_attrs.get("failure")) or t.state == TrialState.FAIL for t in finished.values())
+        if self.seen is None:
+            self.seen, self.done0 = set(finished), done
+            events = [f"study '{self.study.study_name}' in {mask_url(self.cfg.storage_url)}"
+                      + (f", resuming at {done} finished" if done else "")]
+        else:
+            events = [_describe(finished[n], self.cfg) for n in sorted(set(finished) - self.seen)]
+            self.seen |= set(finished)
+        key = f"{done}/{self.budget} done ({failed} failed), {running} running"
+        if not events and key == self.last:
+            return
+        self.last = key
+        elapsed = time.time() - self.t0
+        rate = (done - self.done0) / elapsed if elapsed > 0 else 0.0
+        eta = "0:00:00" if done >= self.budget else _hms((self.budget - done) / rate) if rate > 0 else "?"
+        ok = [t for t in finished.values() if t.state == TrialState.COMPLETE and not t.user_attrs.get("failure")
+              and not t.user_attrs.get("skipped") and all(v <= 0 for v in t.constraints.values())]
+        first = self.cfg.search.objectives[0]
+        best = ""
+        if ok:
+            pick = max if first["direction"] == "maximize" else min
+            best = f", best {first['metric']} {pick(t.values[0] for t in ok):.4g}"
+        front = len(self.study.best_trials) if done else 0
+        status = f"{key}, elapsed {_hms(elapsed)}, ETA {eta}, front {front}{best}"
+        for event in events or [""]:
+            print(f"distilbo search: {status}" + (f" | {event}" if event else ""), file=sys.stderr, flush=True)
+
+
+def _describe(t: optuna.trial.FrozenTrial, cfg: "Config") -> str:
+    ua = t.user_attrs
+    if t.state == TrialState.FAIL:
+        return f"trial {t.number} FAIL: {ua.get('failure') or INTERRUPTED}"
+    if ua.get("skipped"):
+        return f"trial {t.number} skipped: {ua['skipped']}"
+    if ua.get("failure"):
+        return f"trial {t.number} failed: {ua['failure']}"
+    m = ua.get("metrics", {})
+    shown = dict.fromkeys([o["metric"] for o in cfg.search.objectives] + ["exact", "f1", "latency_ms"])
+    return f"trial {t.number}{' (baseline)' if ua.get('is_baseline') else ''}: " + ", ".join(
+        f"{k} {m[k]:.4g}" for k in shown if isinstance(m.get(k), (int, float)))
+
+
+def _hms(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def run_search(cfg: "Config", *, n_trials: int | None = None, timeout: float | None = None,
+               workers: int | None = None, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
+               estimate_fn: str | Callable | None = DEFAULT_ESTIMATE_FN, progress: bool = True,
+               storage: str | None = None, study_name: str | None = None,
+               pessimistic: dict[str, float] | None = None) -> optuna.Study:
+    """Run (or resume) the study until it has `n_trials` finished trials (default `[search] n_trials`).
+
+    `timeout` s (default `[search] timeout`): no new trial starts after it. `workers` (default `[search] workers`)
+    > 1 starts that many local worker processes on the same storage (one GPU each when several are visible).
+    The baseline (config values of the searched parameters) is enqueued first when the study has none."""
+    s = cfg.search
+    budget = s.n_trials if n_trials is None else n_trials
+    timeout = s.timeout if timeout is None else timeout
+    workers = s.workers if workers is None else workers
+    url = storage or cfg.storage_url
+    name = study_name or cfg.run.study
+    if budget < 1 or workers < 1:
+        from distilbo.errors import UserError
+
+        raise UserError(f"--trials {budget} / --workers {workers}: both must be >= 1")
+    deadline = None if timeout is None else time.time() + timeout
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = create_or_load_study(cfg, storage=url, study_name=name)
+        ensure_baseline(study, cfg, budget=budget)
+        shown = _Progress(study, cfg, budget=budget, enabled=progress)
+        shown.update()
+        if workers == 1:
+            objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
+            work(study, objective, budget=budget, grace_period=s.grace_period, deadline=deadline,
+                 on_trial=shown.update)
+            return study
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_worker_main, name=f"distilbo-worker-{i}",
+                             args=(cfg, url, name, budget, deadline, trial_fn, estimate_fn, pessimistic, i, dev))
+                 for i, dev in enumerate(_devices(cfg, workers))]
+        try:
+            for p in procs:
+                p.start()
+            while any(p.is_alive() for p in procs):
+                for p in procs:
+                    p.join(timeout=1.0 / len(procs))
+                shown.update()
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join()
+            fail_stale_trials(study, grace_period=s.grace_period)  # trials of workers that were stopped
+        for p in procs:
+            if p.exitcode:
+                log.warning("%s exited with code %s (see the log lines above)", p.name, p.exitcode)
+        shown.update()
+        return study
+    finally:
+        optuna.logging.set_verbosity(verbosity)

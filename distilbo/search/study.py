@@ -1,0 +1,475 @@
+"""The Optuna study: storage, sampler, constraints, failures recorded as data, stale trials, plain records.
+
+    study = create_or_load_study(cfg)              # SQLite `study.db` in the run folder unless [run] storage says
+    values = record_success(trial, cfg, metrics)    # inside an objective: user attrs + constraints -> objective values
+    values = record_failure(trial, cfg, "out of memory: MemoryError")   # a failure the sampler learns from
+    print(status_table(records(study)))             # what `distilbo status` prints
+
+Storage: `sqlite:///...` or any SQLAlchemy URL (PostgreSQL for many workers) -> `RDBStorage` with Optuna's heartbeat
+(`heartbeat_interval`, `grace_period`); a path ending in `.log` -> `JournalStorage(JournalFileBackend)`. Passwords
+in URLs are masked (`mask_url`) in everything this module logs or raises.
+
+Failures steer the search. A trial that runs out of memory, exceeds its time limit or raises is not left as an
+Optuna FAIL (which every sampler ignores, so the GP would propose the same region again): it is recorded as
+COMPLETE with pessimistic objective values (`pessimistic_metrics`) and the constraint `failed` = +1 (infeasible);
+successful trials have `failed` = -1. Optuna 5 samplers (GP, TPE, NSGA-II) read constraints that the objective sets
+with `trial.set_constraint` (the samplers' `constraints_func` argument is deprecated), so the GP's constraint model
+learns where trials fail. Each `{metric, min, max}` of `[search] constraints` adds the constraint
+`min - value` / `value - max` (<= 0 is feasible).
+
+User attrs of every trial (also shown by optuna-dashboard):
+    metrics      dict of everything the trial measured (for a failure: only what was known before training)
+    is_baseline  True for the enqueued baseline trial
+    failure      one-line reason when the trial failed ("out of memory: ...", "timeout after 600 s", ...)
+    skipped      reason when the trial was not run because an estimate broke a constraint (infeasible)
+    trial_dir    the trial folder
+    worker       {"host", "pid", "pid_start"} of the process that ran it; `heartbeat` = last time.time() alive
+A trial left RUNNING by a dead worker is set to FAIL (`fail_stale_trials`) with `failure` = "worker died ...".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from distilbo.errors import UserError
+
+if TYPE_CHECKING:
+    from distilbo.config import Config
+
+log = logging.getLogger(__name__)
+
+FAILED = "failed"
+"""Name of the constraint every trial carries: +1 when the trial failed, -1 otherwise."""
+SCORE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1",
+                 "HasAns_forced_exact", "HasAns_forced_f1")
+"""Scores in [0, 100]: their pessimistic value is 0."""
+INTERRUPTED = "interrupted (the worker stopped before the trial finished)"
+
+
+class TrialFailure(Exception):
+    """A trial failed; the message is the one-line reason recorded in the `failure` user attr."""
+
+
+# ---------------------------------------------------------------------------------------------- storage
+def mask_url(url: str) -> str:
+    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`; also `?password=...` query values.
+    Anything without a password comes back unchanged."""
+    scheme, sep, rest = url.partition("://")
+    head = re.split(r"[?#]", rest, maxsplit=1)[0]
+    auth = re.match(r"([^:/@]*):(.*)@", head)  # user:password@ (greedy: a password may hold '@' or '/')
+    if sep and auth:
+        url = f"{scheme}://{auth.group(1)}:***@{rest[auth.end():]}"
+    return re.sub(r"(?i)([?&;](?:password|passwd|pwd)=)[^&;#]*", r"\1***", url)
+
+
+def _mask_in(text: str, url: str) -> str:
+    """`text` with the URL's password removed wherever it appears (driver errors may quote it)."""
+    auth = re.match(r"[^:]*://([^:/@]*):(.*)@", re.split(r"[?#]", url, maxsplit=1)[0])
+    text = text.replace(url, mask_url(url))
+    return text.replace(auth.group(2), "***") if auth and auth.group(2) else text
+
+
+def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseStorage:
+    """The study's storage: an RDB URL (with heartbeat) or a journal file (`*.log`); UserError if it cannot open."""
+    url = url or cfg.storage_url
+    s = cfg.search
+    if "://" not in url:
+        if not url.endswith(".log"):
+            raise UserError(f"storage {url!r}: not a URL and not a journal file; use sqlite:///PATH.db, "
+                            "postgresql://USER:PASSWORD@HOST/DB or a file path ending in .log")
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(url))
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"timeout": 60}}  # several local workers share the file
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_interval,
+                                              grace_period=s.grace_period)
+    except Exception as e:  # noqa: BLE001  (driver missing, server down, bad URL: all the user's to fix)
+        reason = _mask_in(" ".join(str(e).split()), url)[:300]
+        raise UserError(f"storage {mask_url(url)}: cannot open ({type(e).__name__}: {reason}); check the URL, the "
+                        "server and that its driver is installed (pip install 'distilbo[postgres]')") from None
+
+
+def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed`."""
+    s = cfg.search
+    seed = cfg.run.seed if seed is None else seed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.sampler == "gp":
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.n_startup_trials,
+                                             deterministic_objective=False)
+        if s.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True,
+                                              constant_liar=True)
+        if s.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, s.n_trials // 4)))
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+def constraint_names(cfg: "Config") -> list[str]:
+    """Constraint keys in the order every trial sets them: the config's, then `failed`."""
+    names = []
+    for c in cfg.search.constraints:
+        if "min" in c:
+            names.append(f"{c['metric']}>={c['min']:g}")
+        if "max" in c:
+            names.append(f"{c['metric']}<={c['max']:g}")
+    return names + [FAILED]
+
+
+def create_or_load_study(cfg: "Config", *, storage: str | None = None, study_name: str | None = None,
+                         seed: int | None = None) -> optuna.Study:
+    """Create the study, or load it to resume. Directions and metric names come from `[search] objectives`;
+    a stored study with other objectives or constraints is a UserError. Trials left RUNNING by dead workers are
+    failed first (they would otherwise count as pending points for the GP and hold budget)."""
+    url = storage or cfg.storage_url
+    name = study_name or cfg.run.study
+    objectives = [o["metric"] for o in cfg.search.objectives]
+    directions = [o["direction"] for o in cfg.search.objectives]
+    store = open_storage(cfg, url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(storage=store, study_name=name, directions=directions,
+                                    sampler=make_sampler(cfg, seed=seed), load_if_exists=True)
+    have = [d.name.lower() for d in study.directions]
+    have_metrics = study.metric_names
+    have_constraints = study.user_attrs.get("constraints")
+    wanted = ", ".join(f"{m} ({d})" for m, d in zip(objectives, directions))
+    if have != directions or (have_metrics is not None and list(have_metrics) != objectives):
+        stored = ", ".join(f"{m} ({d})" for m, d in zip(have_metrics or ["?"] * len(have), have))
+        raise UserError(f"study '{name}' in {mask_url(url)} has objectives {stored}, the config asks for {wanted}; "
+                        "use another study name (--study NAME) or run folder, or restore [search] objectives")
+    if have_constraints is not None and have_constraints != constraint_names(cfg):
+        raise UserError(f"study '{name}' in {mask_url(url)} has constraints {have_constraints[:-1]}, the config "
+                        f"asks for {constraint_names(cfg)[:-1]}; use another study name (--study NAME) or run "
+                        "folder, or restore [search] constraints")
+    if have_metrics is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objectives)
+    if have_constraints is None:
+        study.set_user_attr("constraints", constraint_names(cfg))
+        study.set_user_attr("objectives", list(cfg.search.objectives))
+    fail_stale_trials(study, grace_period=cfg.search.grace_period)
+    return study
+
+
+# ---------------------------------------------------------------------------------------------- workers alive?
+def _process_start(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def worker_identity() -> dict[str, Any]:
+    """{"host", "pid", "pid_start"}: enough to tell later whether this process is still alive."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _process_start(os.getpid())}
+
+
+def claim_trial(trial: Trial) -> None:
+    """Record which process runs the trial (user attrs `worker`, `heartbeat`)."""
+    trial.set_user_attr("worker", worker_identity())
+    trial.set_user_attr("heartbeat", time.time())
+
+
+def _stale_reason(t: FrozenTrial, *, grace_period: float, now: float) -> str | None:
+    """Why RUNNING trial `t` is abandoned, or None while its worker may still be at it."""
+    owner = t.user_attrs.get("worker")
+    if isinstance(owner, dict) and owner.get("host") == socket.gethostname():
+        pid, started = owner.get("pid"), owner.get("pid_start")
+        if pid == os.getpid():
+            return None  # this very process runs it
+        alive = _process_start(int(pid)) if isinstance(pid, int) else None
+        if alive is None or (started is not None and abs(alive - started) > 1.0):
+            return f"worker died (pid {pid} on {owner['host']}); {INTERRUPTED}"
+        return None
+    last = t.user_attrs.get("heartbeat")
+    if not isinstance(last, (int, float)):
+        last = t.datetime_start.timestamp() if t.datetime_start else None
+    if last is not None and now - last > grace_period:
+        return f"worker died (no heartbeat for {now - last:.0f} s); {INTERRUPTED}"
+    return None
+
+
+def fail_stale_trials(study: optuna.Study, *, grace_period: float) -> list[int]:
+    """Set RUNNING trials whose worker is dead to FAIL with a `failure` reason; returns their numbers.
+
+    A local worker is dead when its pid is gone (or reused: other start time); a remote one when its `heartbeat`
+    is older than `grace_period` s. Journal storage has no Optuna heartbeat, so this is what resumes it."""
+    now, failed = time.time(), []
+    storage = study._storage  # noqa: SLF001  (Optuna's own fail_stale_trials works the same way)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        reason = _stale_reason(t, grace_period=grace_period, now=now)
+        if reason is None:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, "failure", reason)  # noqa: SLF001
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):  # noqa: SLF001
+                failed.append(t.number)
+                log.warning("trial %d: %s", t.number, reason)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process finished or failed it meanwhile
+    return failed
+
+
+# ---------------------------------------------------------------------------------------------- trial outcome
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_metrics(cfg: "Config", metrics: Any) -> dict[str, Any]:
+    """The trial's metrics, or TrialFailure when an objective or constraint metric is missing or not finite."""
+    if not isinstance(metrics, dict):
+        raise TrialFailure(f"the trial returned {type(metrics).__name__}, not a dict of metrics")
+    needed = [o["metric"] for o in cfg.search.objectives] + [c["metric"] for c in cfg.search.constraints]
+    for m in dict.fromkeys(needed):
+        if m not in metrics:
+            raise TrialFailure(f"the trial's metrics have no '{m}'")
+        if not _is_number(metrics[m]):
+            raise TrialFailure(f"{m} = {metrics[m]!r} (not a finite number)")
+    return metrics
+
+
+def objective_values(cfg: "Config", metrics: dict[str, Any]) -> list[float]:
+    return [float(metrics[o["metric"]]) for o in cfg.search.objectives]
+
+
+def constraint_values(cfg: "Config", metrics: dict[str, Any], *, failed: bool) -> dict[str, float]:
+    """{name: value} in `constraint_names` order; <= 0 is feasible."""
+    out = {}
+    for c in cfg.search.constraints:
+        v = float(metrics[c["metric"]])
+        if "min" in c:
+            out[f"{c['metric']}>={c['min']:g}"] = float(c["min"]) - v
+        if "max" in c:
+            out[f"{c['metric']}<={c['max']:g}"] = v - float(c["max"])
+    out[FAILED] = 1.0 if failed else -1.0
+    return out
+
+
+def violated(cfg: "Config", known: dict[str, Any]) -> str | None:
+    """Why the metrics `known` before training (e.g. num_parameters) already break a constraint, or None."""
+    for c in cfg.search.constraints:
+        v = known.get(c["metric"])
+        if not _is_number(v):
+            continue
+        if "max" in c and v > c["max"]:
+            return f"{c['metric']} {v:.4g} > max {c['max']:.4g} (estimated before training)"
+        if "min" in c and v < c["min"]:
+            return f"{c['metric']} {v:.4g} < min {c['min']:.4g} (estimated before training)"
+    return None
+
+
+def _bad_direction(cfg: "Config", metric: str) -> str:
+    """'maximize' when low values of `metric` are bad, else 'minimize'."""
+    for o in cfg.search.objectives:
+        if o["metric"] == metric:
+            return o["direction"]
+    for c in cfg.search.constraints:
+        if c["metric"] == metric:
+            return "maximize" if "min" in c else "minimize"
+    return "maximize"
+
+
+def pessimistic_metrics(study: optuna.Study, cfg: "Config", *, known: dict[str, Any] | None = None,
+                        overrides: dict[str, float] | None = None) -> dict[str, float]:
+    """Values recorded for a failed trial, per objective/constraint metric, first that applies:
+    the value known before training (`known`, e.g. num_parameters from the spec); `overrides[metric]`;
+    0 for a maximized score (exact, f1, ...); the worst value any successful trial reached so far; 0."""
+    known, overrides = known or {}, overrides or {}
+    ok = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+          if not t.user_attrs.get("failure") and not t.user_attrs.get("skipped")]
+    out = {}
+    for m in dict.fromkeys([o["metric"] for o in cfg.search.objectives] + [c["metric"] for c in cfg.search.constraints]):
+        direction = _bad_direction(cfg, m)
+        seen = [t.user_attrs["metrics"][m] for t in ok if _is_number(t.user_attrs.get("metrics", {}).get(m))]
+        if _is_number(known.get(m)):
+            out[m] = float(known[m])
+        elif m in overrides:
+            out[m] = float(overrides[m])
+        elif m in SCORE_METRICS and direction == "maximize":
+            out[m] = 0.0
+        elif seen:
+            out[m] = float(min(seen) if direction == "maximize" else max(seen))
+        else:
+            out[m] = 0.0
+    return out
+
+
+def _set_constraints(trial: Trial, constraints: dict[str, float]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "already set" on a retried trial is harmless
+        for k, v in constraints.items():
+            trial.set_constraint(k, v)
+
+
+def record_success(trial: Trial, cfg: "Config", metrics: dict[str, Any]) -> list[float]:
+    """Store the metrics and constraints of a trial that ran; returns its objective values (for `tell`)."""
+    metrics = check_metrics(cfg, metrics)
+    trial.set_user_attr("metrics", _jsonable(metrics))
+    _set_constraints(trial, constraint_values(cfg, metrics, failed=False))
+    return objective_values(cfg, metrics)
+
+
+def record_failure(trial: Trial, cfg: "Config", reason: str, *, known: dict[str, Any] | None = None,
+                   pessimistic: dict[str, float] | None = None, skipped: bool = False) -> list[float]:
+    """Record a failed (or, with `skipped`, a not-run infeasible) trial as data the sampler learns from:
+    user attr `failure` (or `skipped`) = reason, pessimistic objective values, constraints violated.
+    Returns the objective values to complete the trial with."""
+    reason = " ".join(str(reason).split())[:300] or "failed"
+    values = pessimistic_metrics(trial.study, cfg, known=known, overrides=pessimistic)
+    trial.set_user_attr("skipped" if skipped else "failure", reason)
+    trial.set_user_attr("metrics", _jsonable({k: v for k, v in (known or {}).items() if _is_number(v)}))
+    _set_constraints(trial, constraint_values(cfg, values, failed=not skipped))
+    return objective_values(cfg, values)
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (bool, int, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, float) or hasattr(v, "__float__"):
+            out[k] = float(v)
+        else:
+            out[k] = str(v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- records
+def _feasible(t: FrozenTrial) -> bool:
+    return t.state == TrialState.COMPLETE and all(v <= 0.0 for v in t.constraints.values())
+
+
+def _read_curves(trial_dir: str | None) -> list[dict]:
+    import json
+
+    path = Path(trial_dir) / "curves.jsonl" if trial_dir else None
+    if path is None or not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut by a kill
+    return rows
+
+
+def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]:
+    """One plain dict per trial, by number: {number, state, status, params, metrics, values, constraints, failure,
+    skipped, is_baseline, feasible, on_front, datetime_start, duration_s, trial_dir, curves}.
+
+    `status` is "ok", "failed", "skipped", "interrupted", "running" or "waiting"; a recorded failure has state
+    COMPLETE (pessimistic values) and `failure` set; an Optuna FAIL without a reason gets INTERRUPTED."""
+    trials = study.get_trials(deepcopy=False)
+    front = {t.number for t in study.best_trials} if any(t.state == TrialState.COMPLETE for t in trials) else set()
+    out = []
+    for t in trials:
+        ua = t.user_attrs
+        failure = ua.get("failure") or (INTERRUPTED if t.state == TrialState.FAIL else None)
+        if t.state == TrialState.COMPLETE:
+            status = "skipped" if ua.get("skipped") else "failed" if failure else "ok"
+        elif t.state == TrialState.FAIL:
+            status = "interrupted" if failure.startswith("worker died") or failure == INTERRUPTED else "failed"
+        else:
+            status = t.state.name.lower()
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        out.append({
+            "number": t.number, "state": t.state.name, "status": status, "params": dict(t.params),
+            "metrics": dict(ua.get("metrics") or {}), "values": list(t.values) if t.values else None,
+            "constraints": dict(t.constraints), "failure": failure, "skipped": ua.get("skipped"),
+            "is_baseline": bool(ua.get("is_baseline", False)), "feasible": _feasible(t),
+            "on_front": t.number in front and status == "ok",
+            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None, "duration_s": duration,
+            "trial_dir": ua.get("trial_dir"), "curves": _read_curves(ua.get("trial_dir")) if curves else [],
+        })
+    return out
+
+
+def pareto_front(study: optuna.Study) -> list[dict[str, Any]]:
+    """Records of the feasible, non-dominated trials (Optuna's constrained `best_trials`)."""
+    return [r for r in records(study) if r["on_front"]]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else str(v)
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:.4g}"
+    if isinstance(v, int) and abs(v) >= 100_000:
+        return f"{v / 1e6:.2f}M"
+    return str(v)
+
+
+def status_table(recs: list[dict[str, Any]], *, width: int = 60) -> str:
+    """A text table for `distilbo status`: #, status, exact, f1, params, latency, the trial's params, reason.
+    `*` marks the baseline, `F` the Pareto front."""
+    head = ["#", "status", "exact", "f1", "params", "lat_ms", "settings", "failure / note"]
+    rows = []
+    for r in recs:
+        m = r["metrics"]
+        num = m.get("num_parameters")
+        settings = " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
+        note = r["failure"] or (f"skipped: {r['skipped']}" if r["skipped"] else "")
+        flag = ("*" if r["is_baseline"] else "") + ("F" if r["on_front"] else "")
+        ok = r["status"] == "ok"
+        rows.append([f"{r['number']}{flag}", r["status"], _fmt(m.get("exact")) if ok else "",
+                     _fmt(m.get("f1")) if ok else "", f"{num / 1e6:.2f}M" if _is_number(num) else "",
+                     _fmt(m.get("latency_ms")) if ok else "", settings[:width], note[:width]])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *rows]]
+    done = sum(r["state"] == "COMPLETE" for r in recs)
+    failed = sum(r["status"] in ("failed", "interrupted") for r in recs)
+    lines.append(f"{done} finished ({failed} failed), {sum(r['status'] == 'running' for r in recs)} running; "
+                 "* baseline, F Pareto front")
+    return "\n".join(lines)
+
+
+def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> str:
+    """`distilbo status`: the trials table of the config's study (UserError when there is none yet)."""
+    url = storage or cfg.storage_url
+    name = study_name or cfg.run.study
+    local_file = url[len("sqlite:///"):] if url.startswith("sqlite:///") else None if "://" in url else url
+    if local_file is not None and not Path(local_file).is_file():
+        raise UserError(f"no study at {mask_url(url)}; run `distilbo search` first or pass --storage/--study")
+    store = open_storage(cfg, url)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        raise UserError(f"no study '{name}' in {mask_url(url)} (it has: {', '.join(names) or 'none'}); "
+                        "pass --study NAME") from None
+    return status_table(records(study, curves=False))
+
+
+def __getattr__(name: str) -> Any:
+    # cli.py imports run_search from here; it lives in runner.py (which imports this module).
+    if name == "run_search":
+        from distilbo.search.runner import run_search
+
+        return run_search
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,89 @@
+"""Synthetic trial functions for tests/test_search.py: cheap math, sleeps, raises, memory hogs, hard exits.
+
+They have the signature of `distilbo.distill.trial:run_trial`, `fn(cfg, trial_dir) -> dict`, and are run by
+dotted path (`_search_trials:smooth`) in child processes, which get the test process's sys.path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+FAIL_PRODUCT = 24
+"""`region_fails` fails when n_layers * n_heads exceeds this (a stand-in for "does not fit in memory")."""
+
+
+def synthetic_metrics(n_layers: int, n_heads: int, learning_rate: float) -> dict[str, float]:
+    """Bigger is more accurate; the learning rate has an optimum at 10**-3.5."""
+    exact = 40.0 + 6.0 * n_layers + 1.5 * n_heads - 6.0 * (math.log10(learning_rate) + 3.5) ** 2
+    return {"exact": exact, "f1": exact + 3.0, "num_parameters": float(1_000_000 + 250_000 * n_layers * n_heads),
+            "latency_ms": 1.0 + 0.5 * n_layers}
+
+
+def estimate(cfg: Any) -> dict[str, float]:
+    """What is known before training: the parameter count."""
+    return {"num_parameters": synthetic_metrics(cfg.student.n_layers, cfg.student.n_heads, 1e-3)["num_parameters"]}
+
+
+def smooth(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    m = synthetic_metrics(cfg.student.n_layers, cfg.student.n_heads, cfg.train.learning_rate)
+    if trial_dir is not None:
+        with open(Path(trial_dir) / "curves.jsonl", "w") as f:
+            f.write(json.dumps({"epoch": 1, "exact": m["exact"] - 5}) + "\n")
+            f.write(json.dumps({"epoch": 2, "exact": m["exact"]}) + "\n")
+    return m
+
+
+def region_fails(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    """`smooth`, but large models raise MemoryError as an out-of-memory trial would."""
+    if cfg.student.n_layers * cfg.student.n_heads > FAIL_PRODUCT:
+        raise MemoryError(f"synthetic: {cfg.student.n_layers} x {cfg.student.n_heads} does not fit")
+    return smooth(cfg, trial_dir)
+
+
+def slow(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    """`smooth` after 1.5 s, so a test can kill the search while a trial runs."""
+    time.sleep(1.5)
+    return smooth(cfg, trial_dir)
+
+
+def modes(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    """One failure mode per `selection_seed`: 0 ok, 1 raise, 2 sleep past the time limit, 3 allocate past the
+    memory limit, 4 os._exit, 5 SIGKILL itself, 6 return a NaN objective."""
+    mode = cfg.student.selection_seed
+    if mode == 1:
+        raise ValueError("synthetic bad region")
+    if mode == 2:
+        time.sleep(60)
+    if mode == 3:
+        hog = bytearray(8 << 30)  # 8 GiB of address space, over any test limit
+        return {"exact": float(len(hog))}
+    if mode == 4:
+        os._exit(7)
+    if mode == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if mode == 6:
+        return {**smooth(cfg, trial_dir), "exact": float("nan")}
+    return smooth(cfg, trial_dir)
+
+
+def make_config(out: str | Path, *, storage: str | None = None, sampler: str = "gp", **search: Any) -> Any:
+    """A validated Config for synthetic searches: n_layers x n_heads x learning_rate, baseline 3 x 4 x 5e-5."""
+    from distilbo.config import Config
+
+    cfg = Config()
+    cfg.run.out = str(out)
+    cfg.run.storage = storage
+    cfg.student.n_layers, cfg.student.n_heads = 3, 4
+    cfg.search.sampler = sampler
+    cfg.search.n_startup_trials = 3
+    cfg.search.space = {"n_layers": {"type": "int", "low": 1, "high": 6}, "n_heads": {"type": "int", "low": 1, "high": 12},
+                        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}}
+    for k, v in search.items():
+        setattr(cfg.search, k, v)
+    return cfg.with_overrides({})

@@ -1,0 +1,348 @@
+"""The search: study storage and resume, failures recorded as data the sampler learns from, trials in child
+processes (raise, timeout, memory limit, hard exits), a killed search resumed, records and the Pareto front.
+
+Run: python -m pytest tests/test_search.py -q        (synthetic trial functions in tests/_search_trials.py)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+import _search_trials as st
+from distilbo.errors import ConfigError, UserError
+from distilbo.search import (create_or_load_study, fail_stale_trials, make_objective, mask_url, pareto_front,
+                             records, run_search, status, status_table)
+from distilbo.search.runner import ensure_baseline
+from distilbo.search.space import parse_space, sample
+from distilbo.search.study import make_sampler, open_storage
+
+torch.set_num_threads(1)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def brute_force_front(recs: list[dict], cfg) -> set[int]:
+    """Numbers of the successful trials meeting every config constraint that no other such trial dominates."""
+    signs = [-1.0 if o["direction"] == "maximize" else 1.0 for o in cfg.search.objectives]
+
+    def meets(r: dict) -> bool:
+        m = r["metrics"]
+        return all(("min" not in c or m[c["metric"]] >= c["min"]) and ("max" not in c or m[c["metric"]] <= c["max"])
+                   for c in cfg.search.constraints)
+
+    pool = [r for r in recs if r["state"] == "COMPLETE" and r["failure"] is None and r["skipped"] is None and meets(r)]
+    pts = {r["number"]: [s * r["metrics"][o["metric"]] for s, o in zip(signs, cfg.search.objectives)] for r in pool}
+    return {n for n, p in pts.items()
+            if not any(all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p)) for q in pts.values())}
+
+
+# ---------------------------------------------------------------------------------------------- storage, names
+def test_mask_url_hides_passwords():
+    assert mask_url("postgresql://bob:hunter2@db.example:5432/optuna") == "postgresql://bob:***@db.example:5432/optuna"
+    assert mask_url("postgresql://bob:p@ss/w@host/db?sslmode=require") == "postgresql://bob:***@host/db?sslmode=require"
+    assert mask_url("postgresql://host/db?user=bob&password=hunter2&x=1") == "postgresql://host/db?user=bob&password=***&x=1"
+    for plain in ("sqlite:////tmp/a@b/study.db", "sqlite:///study.db", "postgresql://bob@host/db", "runs/x/study.log"):
+        assert mask_url(plain) == plain
+
+
+def test_unreachable_storage_is_a_user_error_without_the_password(tmp_path):
+    cfg = st.make_config(tmp_path)
+    with pytest.raises(UserError) as e:
+        open_storage(cfg, "postgresql://bob:hunter2@127.0.0.1:9/optuna")
+    assert "hunter2" not in str(e.value) and "bob:***@127.0.0.1:9" in str(e.value)
+
+
+def test_study_with_other_objectives_is_a_user_error(tmp_path):
+    cfg = st.make_config(tmp_path)
+    study = create_or_load_study(cfg)
+    assert study.metric_names == ["exact", "num_parameters"]
+    assert create_or_load_study(cfg).metric_names == ["exact", "num_parameters"]  # resume: same objectives ok
+    other = st.make_config(tmp_path, objectives=[{"metric": "exact", "direction": "maximize"},
+                                                 {"metric": "latency_ms", "direction": "minimize"}])
+    with pytest.raises(UserError, match="--study"):
+        create_or_load_study(other)
+    flipped = st.make_config(tmp_path, objectives=[{"metric": "exact", "direction": "minimize"},
+                                                   {"metric": "num_parameters", "direction": "minimize"}])
+    with pytest.raises(UserError, match="exact \\(maximize\\)"):
+        create_or_load_study(flipped)
+    looser = st.make_config(tmp_path, constraints=[{"metric": "exact", "min": 10.0}])
+    with pytest.raises(UserError, match="constraints"):
+        create_or_load_study(looser)
+
+
+def test_status_without_a_study_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="distilbo search"):
+        status(st.make_config(tmp_path))
+
+
+def test_baseline_needs_a_value_for_every_searched_parameter(tmp_path):
+    cfg = st.make_config(tmp_path).with_overrides({"n_layers": None})
+    study = create_or_load_study(cfg)
+    with pytest.raises(ConfigError, match="n_layers"):
+        ensure_baseline(study, cfg, budget=3)
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+def test_gp_study_end_to_end_in_child_processes(tmp_path):
+    """8 GP trials through real child processes and a real SQLite file: baseline first, every trial finished or
+    failed with a reason, records consistent, the Pareto front equal to a brute-force recount."""
+    cfg = st.make_config(tmp_path / "run")
+    study = run_search(cfg, n_trials=8, trial_fn="_search_trials:region_fails", estimate_fn="_search_trials:estimate",
+                       progress=False)
+    assert (tmp_path / "run" / "study.db").is_file()
+    recs = records(study)
+    assert len(recs) == 8 and all(r["state"] == "COMPLETE" for r in recs)
+    assert recs[0]["is_baseline"] and recs[0]["params"] == {"n_layers": 3, "n_heads": 4, "learning_rate": 5e-5}
+    assert not any(r["is_baseline"] for r in recs[1:])
+    for r in recs:
+        p = r["params"]
+        expected = st.synthetic_metrics(p["n_layers"], p["n_heads"], p["learning_rate"])
+        if p["n_layers"] * p["n_heads"] > st.FAIL_PRODUCT:
+            assert r["status"] == "failed" and r["failure"].startswith("out of memory: MemoryError: synthetic")
+            assert not r["feasible"] and r["values"][0] == 0.0
+            assert r["values"][1] == expected["num_parameters"]  # known from the estimate before training
+        else:
+            assert r["status"] == "ok" and r["failure"] is None
+            assert r["values"] == pytest.approx([expected["exact"], expected["num_parameters"]])
+            assert r["feasible"] == (expected["exact"] >= 50.0)
+            assert (Path(r["trial_dir"]) / "metrics.json").is_file() and len(r["curves"]) == 2
+    assert {"ok", "failed"} <= {r["status"] for r in recs}  # both paths exercised
+    front = {r["number"] for r in pareto_front(study)}
+    assert front and front == brute_force_front(recs, cfg)
+    table = status_table(recs)
+    assert table.splitlines()[1].startswith("0*")
+    assert status(cfg).splitlines()[0] == table.splitlines()[0]
+
+
+@pytest.mark.slow
+def test_failure_feedback_steers_the_sampler_away(tmp_path):
+    """With failures recorded as infeasible pessimistic results, the GP proposes far fewer trials in the failing
+    region than when failed trials are just dropped (Optuna FAIL, which samplers ignore)."""
+    cfg = st.make_config(tmp_path, constraints=[])
+    params = parse_space(cfg.search.space, where="test")
+    n_trials, startup = 20, cfg.search.n_startup_trials
+
+    def in_region(t) -> bool:
+        return t.params["n_layers"] * t.params["n_heads"] > st.FAIL_PRODUCT
+
+    def plain(trial):  # failures raise -> FAIL, ignored by the sampler
+        m = st.region_fails(cfg.with_overrides(sample(trial, params)), None)
+        return m["exact"], m["num_parameters"]
+
+    rates = {"feedback": [], "ignored": []}
+    for seed in range(4):
+        for mode in rates:
+            study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(cfg, seed=seed))
+            if mode == "feedback":
+                study.optimize(make_objective(cfg, trial_fn=st.region_fails, estimate_fn=None), n_trials=n_trials)
+                assert all(t.state == TrialState.COMPLETE for t in study.trials)
+            else:
+                study.optimize(plain, n_trials=n_trials, catch=(MemoryError,))
+            late = study.trials[startup:]
+            rates[mode].append(sum(in_region(t) for t in late) / len(late))
+    feedback, ignored = (sum(v) / len(v) for v in rates.values())
+    assert ignored > 0.3, rates
+    assert feedback < 0.5 * ignored, rates
+
+
+def test_estimate_over_budget_skips_the_trial(tmp_path):
+    """A num_parameters max constraint that the estimate already breaks: recorded infeasible, never run."""
+    cfg = st.make_config(tmp_path, sampler="random", constraints=[{"metric": "num_parameters", "max": 4e6}])
+    ran = []
+
+    def trial_fn(c, d):
+        ran.append((c.student.n_layers, c.student.n_heads))
+        return st.smooth(c, d)
+
+    study = run_search(cfg, n_trials=10, trial_fn=trial_fn, estimate_fn=st.estimate, progress=False)
+    recs = records(study)
+    assert len(recs) == 10
+    for r in recs:
+        size = st.estimate(cfg.with_overrides(r["params"]))["num_parameters"]
+        assert (r["skipped"] is not None) == (size > 4e6)
+        assert r["feasible"] == (size <= 4e6) and r["failure"] is None
+    assert sorted(ran) == sorted((r["params"]["n_layers"], r["params"]["n_heads"]) for r in recs if not r["skipped"])
+    skipped = [r for r in recs if r["skipped"]]
+    assert ran and skipped and all("> max 4e+06" in r["skipped"] and r["status"] == "skipped" for r in skipped)
+
+
+def test_budget_counts_the_whole_study_and_the_baseline_runs_once(tmp_path):
+    cfg = st.make_config(tmp_path, sampler="random")
+    study = run_search(cfg, n_trials=3, trial_fn=st.smooth, estimate_fn=None, progress=False)
+    assert len(study.trials) == 3
+    study = run_search(cfg, n_trials=3, trial_fn=st.smooth, estimate_fn=None, progress=False)
+    assert len(study.trials) == 3  # nothing left to do
+    study = run_search(cfg, n_trials=5, trial_fn=st.smooth, estimate_fn=None, progress=False)
+    recs = records(study)
+    assert [r["state"] for r in recs] == ["COMPLETE"] * 5
+    assert [r["is_baseline"] for r in recs] == [True, False, False, False, False]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])
+def test_other_samplers_learn_from_recorded_failures_too(tmp_path, sampler):
+    """Every sampler gets the same data: failures COMPLETE with `failed` = +1, successes -1."""
+    cfg = st.make_config(tmp_path, sampler=sampler, n_startup_trials=2)
+    study = run_search(cfg, n_trials=8, trial_fn=st.region_fails, estimate_fn=None, progress=False)
+    recs = records(study)
+    assert [r["state"] for r in recs] == ["COMPLETE"] * 8
+    for r in recs:
+        assert r["constraints"]["failed"] == (1.0 if r["status"] == "failed" else -1.0)
+        assert list(r["constraints"]) == ["exact>=50", "failed"]
+
+
+def test_progress_lines_on_stderr(tmp_path, capsys):
+    cfg = st.make_config(tmp_path, sampler="random")
+    run_search(cfg, n_trials=3, trial_fn=st.region_fails, estimate_fn=None, progress=True)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("distilbo search:")]
+    assert "0/3 done (0 failed), 0 running" in lines[0] and "study 'distilbo' in sqlite:///" in lines[0]
+    assert "3/3 done" in lines[-1] and "ETA 0:00:00" in lines[-1] and "front " in lines[-1]
+    assert "| trial 0 (baseline): exact 60.15, num_parameters 4e+06" in lines[1]
+    assert len(lines) == 4  # the start, then one line per finished trial
+
+
+# ---------------------------------------------------------------------------------------------- failure modes
+@pytest.mark.faults
+def test_child_failure_modes_are_recorded_and_the_study_goes_on(tmp_path):
+    modes = {0: None, 1: "ValueError: synthetic bad region", 2: "timeout after 3 s",
+             3: "out of memory: MemoryError", 4: "exited with code 7", 5: "killed (out of memory?)",
+             6: "exact = nan (not a finite number)"}
+    cfg = st.make_config(tmp_path, sampler="random", baseline=False, trial_timeout=3.0, trial_memory_limit="2GB",
+                         space={"selection_seed": {"type": "int", "low": 0, "high": 6}})
+    study = create_or_load_study(cfg)
+    for k in modes:
+        study.enqueue_trial({"selection_seed": k})
+    t0 = time.monotonic()
+    study = run_search(cfg, n_trials=len(modes), trial_fn="_search_trials:modes", estimate_fn=None, progress=False)
+    assert time.monotonic() - t0 < 30
+    recs = records(study)
+    assert [r["params"]["selection_seed"] for r in recs] == list(modes)
+    ok_size = recs[0]["metrics"]["num_parameters"]
+    for r in recs:
+        want = modes[r["params"]["selection_seed"]]
+        assert r["state"] == "COMPLETE"
+        if want is None:
+            assert r["status"] == "ok" and r["feasible"]
+            continue
+        assert r["status"] == "failed" and r["failure"].startswith(want), r["failure"]
+        # pessimistic: exact 0, num_parameters the largest any successful trial had; constraints violated
+        assert r["values"] == [0.0, ok_size] and r["constraints"]["failed"] == 1.0 and not r["feasible"]
+    error = (Path(recs[1]["trial_dir"]) / "error.txt").read_text()
+    assert error.startswith("ValueError: synthetic bad region") and "Traceback" in error and "modes" in error
+    assert (Path(recs[3]["trial_dir"]) / "error.txt").read_text().startswith("out of memory: MemoryError")
+
+
+# ---------------------------------------------------------------------------------------------- resume
+DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+import _search_trials as st
+from distilbo.search import run_search
+cfg = st.make_config({out!r}, storage={storage!r}, sampler="random")
+run_search(cfg, n_trials=3, trial_fn="_search_trials:slow", estimate_fn=None, progress=False)
+"""
+
+
+def _load(cfg) -> optuna.Study:
+    return optuna.load_study(study_name=cfg.run.study, storage=open_storage(cfg))
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("storage", [None, "study.log"], ids=["sqlite", "journal"])
+def test_resume_after_the_search_is_killed(tmp_path, storage):
+    """SIGKILL the search while a trial runs; rerun: finished trials intact, the interrupted one FAIL with a
+    reason, the budget completed."""
+    out = tmp_path / "run"
+    storage = None if storage is None else str(tmp_path / storage)
+    cfg = st.make_config(out, storage=storage, sampler="random")
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(DRIVER.format(tests=TESTS, out=str(out), storage=storage)))
+    proc = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 60
+        before = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                trials = _load(cfg).trials
+            except (KeyError, ValueError, UserError):
+                continue  # not created yet
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if done and running:
+                before = {t.number: (t.values, t.params) for t in done}
+                interrupted = running[0].number
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        assert before is not None, "never saw a finished and a running trial together"
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _load(cfg).trials[interrupted].state == TrialState.RUNNING
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+    study = _load(cfg)
+    recs = records(study)
+    for n, (values, params) in before.items():
+        assert (study.trials[n].values, study.trials[n].params) == (values, params)
+    assert recs[interrupted]["state"] == "FAIL" and recs[interrupted]["failure"].startswith("worker died")
+    assert sum(r["state"] == "COMPLETE" for r in recs) == 3
+    assert not any(r["state"] == "RUNNING" for r in recs)
+    assert sum(r["is_baseline"] and r["state"] == "COMPLETE" for r in recs) == 1
+
+
+@pytest.mark.faults
+def test_stale_running_trials_are_failed_by_owner_liveness(tmp_path):
+    """Dead local pid -> FAIL now; live local pid -> untouched; remote worker -> FAIL only after the grace period."""
+    cfg = st.make_config(tmp_path, storage=str(tmp_path / "j.log"))
+    study = create_or_load_study(cfg)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import psutil
+
+    parent = psutil.Process(os.getppid())
+    owners = {
+        "dead": {"host": socket.gethostname(), "pid": dead.pid, "pid_start": time.time() - 5},
+        "alive": {"host": socket.gethostname(), "pid": parent.pid, "pid_start": parent.create_time()},
+        "reused": {"host": socket.gethostname(), "pid": parent.pid, "pid_start": parent.create_time() - 1000},
+        "remote-old": {"host": "elsewhere", "pid": 1, "pid_start": 0.0},
+        "remote-fresh": {"host": "elsewhere", "pid": 1, "pid_start": 0.0},
+    }
+    numbers = {}
+    for name, owner in owners.items():
+        t = study.ask()
+        t.set_user_attr("worker", owner)
+        t.set_user_attr("heartbeat", time.time() - (1000 if name == "remote-old" else 1))
+        numbers[name] = t.number
+    failed = fail_stale_trials(study, grace_period=180)
+    assert sorted(failed) == sorted(numbers[n] for n in ("dead", "reused", "remote-old"))
+    for name, n in numbers.items():
+        t = study.trials[n]
+        if n in failed:
+            assert t.state == TrialState.FAIL and t.user_attrs["failure"].startswith("worker died")
+        else:
+            assert t.state == TrialState.RUNNING
+
+
+@pytest.mark.faults
+def test_two_local_workers_share_the_study(tmp_path):
+    cfg = st.make_config(tmp_path, sampler="random")
+    study = run_search(cfg, n_trials=4, workers=2, trial_fn="_search_trials:slow", estimate_fn=None, progress=False)
+    recs = records(study)
+    done = [r for r in recs if r["state"] == "COMPLETE"]
+    assert 4 <= len(done) <= 5  # two workers may both start the last trial (documented overshoot of < workers)
+    assert all(r["status"] == "ok" for r in done) and recs[0]["is_baseline"]
+    pids = {t.user_attrs["worker"]["pid"] for t in study.trials}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert not math.isnan(done[0]["values"][0])
