@@ -1,0 +1,669 @@
+"""Export a trial's student as a Hugging Face folder with a model card, plus a checked ONNX file and an int8
+variant; and `answer`, one question through the same code path as evaluation.
+
+    path = export(cfg, trial=7, scenario=None, out="exports/t7", onnx=True, quantize="int8")  # `distilbo export`
+    path = export(cfg, trial=None, scenario="retain-performance", out="exports/small")
+    path = export_trial_dir("runs/x/trials/0007", "exports/t7")           # a trial folder, no study needed
+    answer(model="exports/t7", question="Who wrote it?", context="...")   # `distilbo answer`
+
+What lands in `out` (a previous export there is replaced; any other non-empty folder is refused):
+    config.json, model.safetensors, tokenizer files   the trial's model/ folder, unchanged (loads with
+                          AutoModelForQuestionAnswering / AutoTokenizer, no distilbo needed)
+    README.md             model card: front matter, metrics, hyperparameters, provenance, a transformers+torch snippet
+    export.json           the same provenance, machine-readable; metrics.json and trial_config.json of the trial
+    model.onnx            (onnx=True or quantize) torch.onnx dynamo exporter, dynamic batch and sequence axes,
+                          inputs input_ids, attention_mask (+ token_type_ids for BERT), outputs start_logits,
+                          end_logits; checked against PyTorch on real windows (max |diff| < 1e-4, else an error)
+    model-int8.onnx       (quantize="int8") onnxruntime dynamic quantization: int8 weights for MatMul/Gemm,
+                          activations quantized per batch at run time
+    quantized_metrics.json   exact/f1 and latency of the fp32 and int8 ONNX files on the config's dev set
+
+Choices made for torch 2.13: the legacy TorchScript exporter (`dynamo=False`) traces the attention-mask code of
+DistilBERT/BERT into a graph that is wrong for other shapes, so the dynamo exporter (needs `onnxscript`, in the
+`export` extra) is used. `torch.ao.quantization.quantize_dynamic` still runs but is deprecated (moved to torchao)
+and its modules cannot be saved in a form `from_pretrained` loads, so the int8 artifact is ONNX.
+
+Shape glossary:
+    N  windows (features);  L  max_seq_length;  B  batch rows;  S  longest row of a batch
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from distilbo._secrets import mask_secrets
+from distilbo.data.batches import batch_order, model_inputs, to_batch
+from distilbo.data.types import Example, Features
+from distilbo.errors import UserError
+
+if TYPE_CHECKING:
+    from distilbo.config import Config
+
+log = logging.getLogger(__name__)
+
+SCENARIO_NAMES = {
+    "baseline": "baseline",
+    "retain-size": "retain size, maximize performance",
+    "minimize-size": "minimize size, maximize performance",
+    "retain-performance": "minimize size, retain performance",
+}
+"""CLI scenario name -> the row name of `distilbo.report.frontier.scenario_table`."""
+ONNX_ATOL = 1e-4
+"""Largest |ONNX - PyTorch| logit difference accepted on the check windows."""
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_OUTPUTS = ("start_logits", "end_logits")
+MARKER = "export.json"
+"""Written into every export; a folder holding it may be overwritten by a new export."""
+
+
+class ExportCheckError(UserError):
+    """An exported file does not reproduce the PyTorch model (the file is removed)."""
+
+
+# ----------------------------------------------------------------------------------------------- locate the trial
+def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storage: str | None = None,
+               study_name: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """(trial folder, provenance) of trial number `trial` or of the trial a scenario picks, from the study."""
+    from distilbo.report.frontier import scenario_table
+    from distilbo.search.study import create_or_load_study, records
+
+    if (trial is None) == (scenario is None):
+        raise UserError("export: pass exactly one of --trial N or --scenario NAME")
+    if scenario is not None and scenario not in SCENARIO_NAMES:
+        raise UserError(f"--scenario {scenario!r}: unknown; use one of {', '.join(SCENARIO_NAMES)}")
+    url = storage or cfg.storage_url
+    name = study_name or cfg.run.study
+    local = url[len("sqlite:///"):] if url.startswith("sqlite:///") else (url if "://" not in url else None)
+    if local is not None and not Path(local).is_file():
+        raise UserError(f"no study at {mask_secrets(url)}; run `distilbo search` first or pass --storage/--study")
+    recs = records(create_or_load_study(cfg, storage=url, study_name=name), curves=False)
+    objectives, constraints = cfg.search.objectives, cfg.search.constraints
+    rows = scenario_table(recs, metric=_objective(objectives, "maximize", "exact"),
+                          size_metric=_objective(objectives, "minimize", "num_parameters"),
+                          size_tolerance=cfg.report.size_tolerance, exact_tolerance=cfg.report.exact_tolerance,
+                          objectives=objectives, constraints=constraints)
+    if scenario is not None:
+        row = next(r for r in rows if r["scenario"] == SCENARIO_NAMES[scenario])
+        if row["trial"] is None:
+            raise UserError(f"--scenario {scenario}: {row['note']}; no trial to export (see `distilbo report`)")
+        trial = int(row["trial"])
+    by_number = {r["number"]: r for r in recs}
+    if trial not in by_number:
+        have = f"trials 0-{max(by_number)}" if by_number else "no trials"
+        raise UserError(f"--trial {trial}: study '{name}' has no such trial (it has {have}); see `distilbo status`")
+    rec = by_number[trial]
+    if rec["status"] != "ok":
+        why = rec["failure"] or rec["skipped"] or rec["status"]
+        raise UserError(f"--trial {trial}: the trial did not finish ({rec['status']}: {why}); pick another one "
+                        "(see `distilbo status`)")
+    trial_dir = Path(rec["trial_dir"]) if rec.get("trial_dir") else cfg.run_dir / "trials" / f"{trial:04d}"
+    front = sorted((r for r in recs if r["on_front"]), key=lambda r: _front_key(r, objectives))
+    provenance = {
+        "study": name, "storage": mask_secrets(url), "sampler": cfg.search.sampler, "trial": trial,
+        "is_baseline": rec["is_baseline"], "on_front": rec["on_front"], "feasible": rec["feasible"],
+        "front_size": len(front),
+        "front_rank": next((i + 1 for i, r in enumerate(front) if r["number"] == trial), None),
+        "front_order": _front_order(objectives),
+        "scenarios": [r["scenario"] for r in rows if r["trial"] == trial],
+        "n_trials": len(recs), "params": rec["params"], "objectives": objectives, "constraints": constraints,
+    }
+    return trial_dir, provenance
+
+
+def _objective(objectives: list[dict], direction: str, default: str) -> str:
+    return next((o["metric"] for o in objectives if o["direction"] == direction), default)
+
+
+def _front_order(objectives: list[dict]) -> str:
+    o = objectives[-1] if objectives else {"metric": "num_parameters", "direction": "minimize"}
+    return f"by {o['metric']}, {'smallest' if o['direction'] == 'minimize' else 'largest'} first"
+
+
+def _front_key(rec: dict, objectives: list[dict]) -> tuple:
+    """Front trials ordered by the last objective (the size, usually), best first."""
+    o = objectives[-1] if objectives else {"metric": "num_parameters", "direction": "minimize"}
+    v = float((rec["metrics"] or {}).get(o["metric"], 0.0))
+    return (v if o["direction"] == "minimize" else -v, rec["number"])
+
+
+# ----------------------------------------------------------------------------------------------- export
+def export(cfg: "Config", *, trial: int | None, scenario: str | None, out: str, onnx: bool = False,
+           quantize: str | None = None, storage: str | None = None, study_name: str | None = None) -> Path:
+    """`distilbo export`: find the trial in the config's study, then `export_trial_dir`."""
+    trial_dir, provenance = find_trial(cfg, trial=trial, scenario=scenario, storage=storage, study_name=study_name)
+    return export_trial_dir(trial_dir, out, cfg=cfg, onnx=onnx, quantize=quantize, provenance=provenance)
+
+
+def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | None" = None, onnx: bool = False,
+                     quantize: str | None = None, provenance: dict[str, Any] | None = None) -> Path:
+    """Copy `trial_dir/model/` to `out` with a model card; optionally ONNX (checked) and int8 ONNX (re-scored).
+
+    `cfg` supplies the dev data for the ONNX check windows and the int8 re-scoring (`[data] dev_file`, lengths,
+    `max_eval_samples`) and the latency settings; without it the check uses built-in sample questions and int8
+    is refused. `provenance` (from `find_trial`) says how the trial was found, for the card."""
+    from distilbo.evaluate import load_qa_model, load_tokenizer, write_json_atomic
+
+    trial_dir, out = Path(trial_dir), Path(out)
+    if quantize not in (None, "int8"):
+        raise UserError(f"--quantize {quantize!r}: only 'int8' is supported")
+    model_dir = trial_dir / "model"
+    if not (model_dir / "config.json").is_file() or not any(model_dir.glob("*.safetensors")):
+        raise UserError(f"{model_dir}: the trial has no saved model (with [search] keep = 'frontier' the "
+                        "checkpoints of dominated trials are deleted); export a frontier trial, or rerun the search "
+                        "with `--set keep=all`")
+    if quantize and (cfg is None or not cfg.data.dev_file):
+        raise UserError("--quantize int8 re-scores the quantized model on the dev set: set [data] dev_file in the config")
+    _check_out(out, trial_dir)
+    trial_config = _read_json(trial_dir / "trial_config.json")
+    metrics = _read_json(trial_dir / "metrics.json")
+
+    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(model_dir, tmp)
+    try:
+        for name in ("metrics.json", "trial_config.json"):  # settings may hold a storage URL with a password
+            if (trial_dir / name).is_file():
+                (tmp / name).write_text(mask_secrets((trial_dir / name).read_text(encoding="utf-8")), encoding="utf-8")
+        info: dict[str, Any] = {"trial_dir": str(trial_dir.resolve()), "provenance": provenance or {}}
+        if onnx or quantize:
+            model = load_qa_model(str(tmp))
+            tokenizer = load_tokenizer(str(tmp))
+            has_dev = cfg is not None and bool(cfg.data.dev_file)
+            check_examples, check_features = _check_data(cfg if has_dev else None, tokenizer, trial_config)
+            export_onnx(model, tmp / "model.onnx", check_features)
+            diff = verify_onnx(model, tmp / "model.onnx", check_features)
+            info["onnx"] = {"file": "model.onnx", "max_abs_diff": diff, "atol": ONNX_ATOL,
+                            "check_windows": len(check_features), "check_questions": len(check_examples),
+                            "check_data": "the first dev questions" if has_dev else "built-in sample questions",
+                            "opset": _onnx_opset(tmp / "model.onnx")}
+            if quantize:
+                quantize_onnx_int8(tmp / "model.onnx", tmp / "model-int8.onnx")
+                qm = quantized_metrics(tmp, _dev_data(cfg, tokenizer), cfg=cfg)
+                qm["pytorch_fp32_trial_metrics"] = {k: metrics.get(k) for k in ("exact", "f1", "latency_ms")}
+                write_json_atomic(tmp / "quantized_metrics.json", qm)
+                info["quantized"] = qm
+            if not onnx:
+                info.setdefault("onnx", {})["note"] = "written as the source of model-int8.onnx"
+        card = model_card(out=out, model_config=_read_json(tmp / "config.json"), trial_config=trial_config,
+                          metrics=metrics, info=info)
+        (tmp / "README.md").write_text(mask_secrets(card), encoding="utf-8")
+        (tmp / MARKER).write_text(mask_secrets(json.dumps(info, indent=1, default=str)), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _check_out(out: Path, trial_dir: Path) -> None:
+    if out.resolve().is_relative_to(trial_dir.resolve()):
+        raise UserError(f"--out {out}: inside the trial folder {trial_dir}; pick a folder outside it")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        raise UserError(f"--out {out}: exists and is not an earlier distilbo export; pick a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise UserError(f"{path}: not valid JSON; the trial folder is damaged") from None
+    return obj if isinstance(obj, dict) else {}
+
+
+def _lengths(source: dict[str, Any]) -> dict[str, int]:
+    return {k: int(source.get(k, d)) for k, d in (("max_seq_length", 384), ("doc_stride", 128),
+                                                   ("max_query_length", 64))}
+
+
+def _post(source: dict[str, Any]) -> dict[str, Any]:
+    """Postprocessing settings (evaluate_logits keywords) from a flat config dict."""
+    return {"version_2_with_negative": bool(source.get("version_2_with_negative", True)),
+            "n_best_size": int(source.get("n_best_size", 20)),
+            "max_answer_length": int(source.get("max_answer_length", 30)),
+            "null_score_diff_threshold": float(source.get("null_score_diff_threshold", 0.0))}
+
+
+def _dev_data(cfg: "Config", tokenizer: Any) -> tuple[list[Example], Features]:
+    """The config's dev examples and their windows (the config's lengths, cached like a trial's)."""
+    from distilbo.data.squad import build_features, load_examples
+    from distilbo.distill.trial import cache_dir
+
+    d = cfg.data
+    examples = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
+                             max_samples=d.max_eval_samples)
+    feats = build_features(examples, tokenizer, max_seq_length=d.max_seq_length, doc_stride=d.doc_stride,
+                           max_query_length=d.max_query_length, cache_dir=cache_dir(cfg))
+    return examples, feats
+
+
+
+
+_SAMPLE_CONTEXT = ("The Thames is a river that flows through southern England, including London. At 215 miles "
+                   "(346 km), it is the longest river entirely in England and the second longest in the United "
+                   "Kingdom, after the Severn. It rises at Thames Head in Gloucestershire and flows into the North "
+                   "Sea near Tilbury, Essex and Gravesend, Kent, via the Thames Estuary. ")
+
+
+def _check_data(cfg: "Config | None", tokenizer: Any, trial_config: dict[str, Any],
+                n_questions: int = 8) -> tuple[list[Example], Features]:
+    """Questions for the ONNX check: the first dev questions of `cfg`, else built-in ones (one context spans
+    several windows), tokenized with the config's (else the trial's) lengths."""
+    from distilbo.data.squad import build_features, load_examples
+
+    if cfg is not None:
+        d = cfg.data
+        examples = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
+                                 max_samples=n_questions)
+        return examples, build_features(examples, tokenizer, max_seq_length=d.max_seq_length, doc_stride=d.doc_stride,
+                                        max_query_length=d.max_query_length, cache_dir=None)
+    qs = [("Which river is the longest entirely in England?", _SAMPLE_CONTEXT),
+          ("Where does the Thames rise?", _SAMPLE_CONTEXT),
+          ("Into which sea does it flow?", _SAMPLE_CONTEXT * 12)]
+    examples = [Example(id=f"sample-{i}", title="sample", context=c, question=q) for i, (q, c) in enumerate(qs)]
+    return examples, build_features(examples, tokenizer, cache_dir=None, **_lengths(trial_config))
+
+
+# ----------------------------------------------------------------------------------------------- ONNX
+class _LogitsOnly(torch.nn.Module):
+    """A HF QA model as a function of tensors -> (start_logits, end_logits), which ONNX export needs."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        kw = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)
+        return out.start_logits, out.end_logits
+
+
+def export_onnx(model: torch.nn.Module, path: Path, example: Features) -> None:
+    """Write `model` to `path` as ONNX with dynamic batch and sequence axes, traced on two rows of `example`."""
+    from distilbo.evaluate import uses_token_types
+
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter's backend)
+    except ImportError:
+        raise UserError("--onnx needs onnx, onnxruntime and onnxscript: pip install 'distilbo[export]'") from None
+    token_types = uses_token_types(model)
+    idx = np.arange(2) % len(example)  # 2 rows, so the batch axis is not specialised to 1
+    batch = model_inputs(to_batch(example, idx, device=torch.device("cpu"), token_types=token_types))
+    names = [n for n in ONNX_INPUTS if n in batch]
+    batch_dim, seq_dim = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    model = model.to("cpu").eval()
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # "torchvision is not installed" and similar chatter
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_LogitsOnly(model).eval(), tuple(batch[n] for n in names), str(path), dynamo=True,
+                              input_names=names, output_names=list(ONNX_OUTPUTS), verbose=False,
+                              dynamic_shapes={n: {0: batch_dim, 1: seq_dim} for n in names},
+                              external_data=n_bytes > 1_500_000_000)  # protobuf files stop at 2 GB
+    finally:
+        quiet.setLevel(level)
+
+
+def onnx_session(path: Path | str) -> Any:
+    """An onnxruntime CPU session using as many threads as torch does."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = torch.get_num_threads()
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(session: Any, features: Features, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits (N, L) float32 from an ONNX session, batched exactly like `evaluate.model_logits`."""
+    n, width = features.input_ids.shape
+    start = np.zeros((n, width), dtype=np.float32)
+    end = np.zeros((n, width), dtype=np.float32)
+    wanted = {i.name for i in session.get_inputs()}
+    for idx in batch_order(features.lengths, batch_size=batch_size, shuffle=False, group_by_length=True):
+        batch = model_inputs(to_batch(features, idx, device=torch.device("cpu"),
+                                      token_types="token_type_ids" in wanted))
+        s, e = session.run(list(ONNX_OUTPUTS), {k: v.numpy() for k, v in batch.items()})
+        start[idx, :s.shape[1]] = s
+        end[idx, :e.shape[1]] = e
+    return start, end
+
+
+def verify_onnx(model: torch.nn.Module, path: Path, features: Features, *, atol: float = ONNX_ATOL) -> float:
+    """Max |ONNX - PyTorch| over the real columns of `features` (batches of 1 and of 4 rows, so several shapes);
+    ExportCheckError (and the file removed) when it is not below `atol`."""
+    from distilbo.evaluate import model_logits
+
+    session = onnx_session(path)
+    diff = 0.0
+    for bs in (1, 4):
+        ref_s, ref_e = model_logits(model, features, batch_size=bs, device=torch.device("cpu"))
+        got_s, got_e = onnx_logits(session, features, batch_size=bs)
+        real = np.arange(ref_s.shape[1])[None, :] < np.asarray(features.lengths)[:, None]  # (N, L)
+        diff = max(diff, float(np.abs(ref_s - got_s)[real].max()), float(np.abs(ref_e - got_e)[real].max()))
+    if not diff < atol:
+        path.unlink(missing_ok=True)
+        raise ExportCheckError(f"{path}: ONNX logits differ from PyTorch by up to {diff:.3g} (limit {atol:g}) on "
+                               f"{len(features)} windows; the file was removed. Export without --onnx")
+    return diff
+
+
+def _onnx_opset(path: Path) -> int | None:
+    import onnx
+
+    m = onnx.load(str(path), load_external_data=False)
+    return next((int(o.version) for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def quantize_onnx_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantization with onnxruntime (weights int8, activations per batch), after its graph
+    pre-processing (shape inference + optimization; the symbolic pass is skipped, it cannot follow the dynamo graph)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = dst.with_name(f".{dst.stem}.pre.onnx")
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime warns through the root logger
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+        pre.unlink(missing_ok=True)
+
+
+def onnx_latency_ms(session: Any, features: Features, *, batch_size: int = 1, repeats: int = 20,
+                    warmup: int = 3) -> float:
+    """Milliseconds per question: median of `repeats` runs on the first `batch_size` rows (repeated if fewer),
+    cut to the longest real row, after `warmup` runs: the batch `distilbo.measure.latency_ms` times."""
+    wanted = {i.name for i in session.get_inputs()}
+    idx = np.arange(batch_size) % len(features)
+    batch = model_inputs(to_batch(features, idx, device=torch.device("cpu"), token_types="token_type_ids" in wanted))
+    feed = {k: v.numpy() for k, v in batch.items()}
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        session.run(list(ONNX_OUTPUTS), feed)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000.0)
+    return statistics.median(times) / batch_size
+
+
+def quantized_metrics(folder: Path, dev: tuple[list[Example], Features], *, cfg: "Config") -> dict[str, Any]:
+    """Dev-set scores, latency and file size of model.onnx (fp32) and model-int8.onnx in `folder`."""
+    from distilbo.evaluate import evaluate_logits
+
+    examples, feats = dev
+    post = _post(cfg.flat())
+    out: dict[str, Any] = {"dev_file": cfg.data.dev_file, "questions": len(examples), "windows": len(feats),
+                           "max_seq_length": cfg.data.max_seq_length, "doc_stride": cfg.data.doc_stride, **post,
+                           "latency_batch_size": cfg.train.latency_batch_size, "threads": torch.get_num_threads(),
+                           "quantization": "onnxruntime quantize_dynamic, QInt8 weights, dynamic activations"}
+    keys = ("exact", "f1", "HasAns_exact", "NoAns_exact", "HasAns_forced_exact", "HasAns_forced_f1", "best_exact")
+    for variant, name in (("fp32", "model.onnx"), ("int8", "model-int8.onnx")):
+        session = onnx_session(folder / name)
+        t0 = time.perf_counter()
+        start, end = onnx_logits(session, feats, batch_size=cfg.train.eval_batch_size)
+        ev = evaluate_logits(examples, feats, start, end, **post)
+        log.info("%s: exact %.2f on %d questions (%.0f s)", name, ev.metrics["exact"], len(examples),
+                 time.perf_counter() - t0)
+        out[variant] = {"file": name, "file_mb": (folder / name).stat().st_size / 2**20,
+                        **{k: float(ev.metrics[k]) for k in keys if k in ev.metrics},
+                        "latency_ms": onnx_latency_ms(session, feats, batch_size=cfg.train.latency_batch_size,
+                                                      repeats=cfg.train.latency_repeats)}
+    out["exact_change_pts"] = out["int8"]["exact"] - out["fp32"]["exact"]
+    out["speedup"] = out["fp32"]["latency_ms"] / out["int8"]["latency_ms"]
+    out["size_ratio"] = out["int8"]["file_mb"] / out["fp32"]["file_mb"]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- model card
+_METRIC_LABELS = (
+    ("exact", "Exact match (SQuAD 2.0)"), ("f1", "F1"), ("HasAns_exact", "Exact match, answerable questions"),
+    ("NoAns_exact", "Exact match, unanswerable questions"), ("best_exact", "Exact match at the best null threshold"),
+    ("best_f1", "F1 at the best null threshold"), ("HasAns_forced_exact", "Exact match, answerable, null disabled"),
+    ("HasAns_forced_f1", "F1, answerable, null disabled"), ("num_parameters", "Parameters"),
+    ("num_non_embedding_parameters", "Parameters outside the embeddings"), ("latency_ms", "Latency (ms per question)"),
+    ("peak_memory_mb", "Peak memory (MiB)"), ("train_seconds", "Training time (s)"), ("device", "Measured on"),
+)
+_SECTIONS_SHOWN = ("student", "train")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.4e}"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
+        return f"{v:,}"
+    if isinstance(v, (list, dict)):
+        return "`" + json.dumps(v, separators=(",", ":")) + "`"
+    return "" if v is None else str(v).replace("|", "\\|")
+
+
+def usage_snippet(path: str, *, token_types: bool, max_seq_length: int, doc_stride: int, max_query_length: int,
+                  n_best_size: int, max_answer_length: int, null_score_diff_threshold: float) -> str:
+    """Python that answers a question with transformers + torch only, by distilbo's rules (windows, context-only
+    top-n_best starts/ends, valid spans, the [CLS] null score)."""
+    tt = ', token_type_ids=enc["token_type_ids"]' if token_types else ""
+    return f'''import torch
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+path = {path!r}  # this folder (or its hub id once uploaded)
+tokenizer = AutoTokenizer.from_pretrained(path)
+model = AutoModelForQuestionAnswering.from_pretrained(path).eval()
+
+
+def answer(question, context, max_seq_length={max_seq_length}, doc_stride={doc_stride}, max_query_length={max_query_length},
+           n_best_size={n_best_size}, max_answer_length={max_answer_length}, null_score_diff_threshold={null_score_diff_threshold!r}):
+    """(answer text, "" when the context does not answer the question; best span score; null score)."""
+    question = question.lstrip()
+    q = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    if len(q) > max_query_length:  # long questions are cut to max_query_length tokens
+        question = question[:q[max_query_length - 1][1]]
+    enc = tokenizer(question, context, truncation="only_second", max_length=max_seq_length, stride=doc_stride,
+                    return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]{tt})
+    start, end = out.start_logits.double(), out.end_logits.double()  # (windows, tokens)
+    best, text, null = float("-inf"), "", float("inf")
+    for w in range(start.shape[0]):  # one window per doc_stride step through a long context
+        null = min(null, float(start[w, 0] + end[w, 0]))  # the [CLS] token scores "no answer"
+        in_context = torch.tensor([s == 1 for s in enc.sequence_ids(w)])
+        s = start[w].masked_fill(~in_context, float("-inf"))
+        e = end[w].masked_fill(~in_context, float("-inf"))
+        k = min(n_best_size, s.shape[0])
+        i = s.topk(k).indices.sort().values  # best start tokens, in text order
+        j = e.topk(k).indices.sort().values  # best end tokens
+        length = j[None, :] - i[:, None] + 1
+        scores = (s[i][:, None] + e[j][None, :]).masked_fill((length < 1) | (length > max_answer_length), float("-inf"))
+        flat = int(scores.argmax())  # the first best pair: lowest start, then lowest end
+        if float(scores.flatten()[flat]) > best:
+            a, b = int(i[flat // k]), int(j[flat % k])
+            best = float(scores.flatten()[flat])
+            text = context[int(enc["offset_mapping"][w, a, 0]):int(enc["offset_mapping"][w, b, 1])]
+    return ("" if null - best > null_score_diff_threshold else text), best, null
+
+
+print(answer("Which river flows through London?",
+             "The Thames is a river that flows through southern England, including London."))
+'''
+
+
+def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[str, Any], metrics: dict[str, Any],
+               info: dict[str, Any]) -> str:
+    """README.md of an export: HF front matter, metrics, hyperparameters, provenance, usage.
+
+    `model_config` is the exported config.json, `trial_config` the trial's flat settings, `info` what
+    `export_trial_dir` gathered (provenance, onnx check, quantized metrics)."""
+    from distilbo.config import FIELD_SECTION
+
+    tc, prov, mc = trial_config, info.get("provenance") or {}, model_config
+    is_bert = mc.get("model_type") == "bert"
+    arch = "bert" if is_bert else "distilbert"
+    shape = [mc.get("num_hidden_layers", mc.get("n_layers")), mc.get("hidden_size", mc.get("dim")),
+             mc.get("num_attention_heads", mc.get("n_heads")), mc.get("intermediate_size", mc.get("hidden_dim"))]
+    tags = ["question-answering", "distillation", "knowledge-distillation", "squad_v2", "distilbo", "optuna",
+            "multi-objective-optimization", arch]
+    lines = ["---", "library_name: transformers", "pipeline_tag: question-answering", "tags:"]
+    lines += [f"- {t}" for t in tags]
+    lines += ["datasets:", "- squad_v2", "metrics:", "- exact_match", "- f1", "---", ""]
+    trial_txt = f"trial {prov['trial']} of the study `{prov['study']}`" if prov else f"the trial folder `{info['trial_dir']}`"
+    lines += [f"# {out.name}", "",
+              f"A {'BERT' if is_bert else 'DistilBERT'} question-answering student for SQuAD 2.0 (questions may have "
+              f"no answer), distilled from the teacher `{tc.get('teacher') or '?'}` by distilbo (knowledge "
+              f"distillation + multi-objective Bayesian optimization) and exported from {trial_txt}. It is a stock "
+              f"`{'BertForQuestionAnswering' if is_bert else 'DistilBertForQuestionAnswering'}` folder (safetensors "
+              "weights and the tokenizer): transformers and torch are all it needs.", "",
+              f"Shape: {shape[0]} layers, hidden size {shape[1]}, {shape[2]} attention heads, feed-forward size "
+              f"{shape[3]}, vocabulary {mc.get('vocab_size', '?')}.", ""]
+
+    # metrics
+    lines += ["## Metrics", "",
+              f"On `{tc.get('dev_file') or '?'}`" + (f" (first {tc['max_eval_samples']} questions)" if tc.get("max_eval_samples") else "")
+              + f", {metrics.get('total', '?')} questions, max_seq_length {tc.get('max_seq_length', '?')}, doc_stride "
+              f"{tc.get('doc_stride', '?')}, scored by the official SQuAD 2.0 rules (answer \"\" when the null score "
+              f"beats the best span by more than {tc.get('null_score_diff_threshold', 0.0)}).", "",
+              "| metric | value |", "|---|---|"]
+    lines += [f"| {label} | {_fmt(metrics[k])} |" for k, label in _METRIC_LABELS if k in metrics]
+    lines += ["", "Every measured value is in `metrics.json`.", ""]
+    q = info.get("quantized")
+    if q:
+        lines += ["### int8 (ONNX)", "",
+                  f"`model-int8.onnx`: {q['quantization']}. Re-scored on {q['questions']} questions of "
+                  f"`{q['dev_file']}` (max_seq_length {q['max_seq_length']}); latency with batch "
+                  f"{q['latency_batch_size']} on {q['threads']} CPU thread(s), onnxruntime:", "",
+                  "| variant | file | MiB | exact | f1 | exact, answerable, null disabled | ms per question |",
+                  "|---|---|---|---|---|---|---|"]
+        for v in ("fp32", "int8"):
+            r = q[v]
+            lines.append(f"| {v} | `{r['file']}` | {r['file_mb']:.1f} | {r['exact']:.2f} | {r['f1']:.2f} | "
+                         f"{_fmt(r.get('HasAns_forced_exact'))} | {r['latency_ms']:.3g} |")
+        lines += ["", f"int8 changes exact match by {q['exact_change_pts']:+.2f} points, runs {q['speedup']:.2f}x as "
+                  f"fast and is {q['size_ratio']:.0%} of the size (`quantized_metrics.json`).", ""]
+
+    # provenance
+    lines += ["## How it was found", ""]
+    if prov:
+        pos = (f"on the Pareto front, {_ordinal(prov['front_rank'])} of {prov['front_size']} front trials "
+               f"{prov['front_order']}" if prov.get("on_front") else
+               "not on the Pareto front (dominated, or it misses a constraint)")
+        objectives = ", ".join(f"{o['direction']} {o['metric']}" for o in prov.get("objectives", []))
+        constraints = ", ".join(f"{c['metric']} {'>= ' + str(c['min']) if 'min' in c else ''}"
+                                f"{' and ' if 'min' in c and 'max' in c else ''}{'<= ' + str(c['max']) if 'max' in c else ''}"
+                                for c in prov.get("constraints", []))
+        lines += [f"- study `{prov['study']}` in `{prov['storage']}`, {prov['n_trials']} trials, sampler "
+                  f"`{prov['sampler']}` (constrained multi-objective Bayesian optimization with Optuna)",
+                  f"- objectives: {objectives or '?'}; constraints: {constraints or 'none'}",
+                  f"- trial {prov['trial']}" + (" (the baseline: the DistilBERT recipe)" if prov.get("is_baseline") else "")
+                  + f"; {pos}"]
+        if prov.get("scenarios"):
+            lines.append(f"- it is the pick of the scenario(s): {'; '.join(prov['scenarios'])}")
+        if prov.get("params"):
+            lines.append("- the settings the optimizer chose: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in prov["params"].items()))
+    else:
+        lines.append(f"- exported straight from the trial folder `{info['trial_dir']}` (not looked up in a study)")
+    lines += [f"- teacher: `{tc.get('teacher') or '?'}`",
+              f"- student initialised from: `{tc.get('student_init') or '?'}` (its layers, heads and units kept by "
+              "the `selection` rule below)",
+              f"- data: trained on `{tc.get('train_file') or '?'}`"
+              + (f" (first {tc['max_train_samples']} questions)" if tc.get("max_train_samples") else "")
+              + f", evaluated on `{tc.get('dev_file') or '?'}`; SQuAD "
+              f"{'2.0' if tc.get('version_2_with_negative', True) else '1.1'} rules, max_seq_length "
+              f"{tc.get('max_seq_length', '?')}, doc_stride {tc.get('doc_stride', '?')}, max_query_length "
+              f"{tc.get('max_query_length', '?')}", ""]
+
+    # hyperparameters
+    lines += ["## Hyperparameters", "", "Student and training settings of the trial (`trial_config.json` has all; "
+              "\"default\" = taken from the init model or the reference recipe):", "",
+              "| setting | value |", "|---|---|"]
+    lines += [f"| `{k}` | {'default' if v is None else _fmt(v)} |" for k, v in tc.items()
+              if FIELD_SECTION.get(k) in _SECTIONS_SHOWN]
+    lines.append("")
+
+    # files
+    onnx = info.get("onnx")
+    if onnx and "max_abs_diff" in onnx:
+        lines += ["## ONNX", "",
+                  f"`model.onnx` (opset {onnx.get('opset')}, dynamic batch and sequence axes; inputs "
+                  f"`input_ids`, `attention_mask`{', `token_type_ids`' if is_bert else ''}; outputs `start_logits`, "
+                  f"`end_logits`) reproduces the PyTorch logits to within {onnx['max_abs_diff']:.2g} (checked: "
+                  f"< {onnx['atol']:g}) on {onnx['check_windows']} windows of {onnx['check_questions']} "
+                  f"questions ({onnx['check_data']}).", ""]
+
+    # usage
+    post = _post(tc)
+    snippet = usage_snippet(str(out), token_types=is_bert, **_lengths(tc), n_best_size=post["n_best_size"],
+                            max_answer_length=post["max_answer_length"],
+                            null_score_diff_threshold=post["null_score_diff_threshold"])
+    lines += ["## Use", "",
+              "The transformers question-answering pipeline is gone (transformers 5), so the span search is written "
+              "out; it follows distilbo's evaluation rules and gives the same answers:", "", "```python",
+              snippet.rstrip(), "```", "", "Or with distilbo installed:", "", "```bash",
+              f"distilbo answer --model {out} --question \"Which river flows through London?\" \\",
+              "    --context \"The Thames is a river that flows through southern England, including London.\"",
+              "```", ""]
+    return "\n".join(lines)
+
+
+def _ordinal(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+# ----------------------------------------------------------------------------------------------- answer
+def answer(*, model: str, question: str, context: str, max_seq_length: int = 384, doc_stride: int = 128,
+           max_query_length: int = 64, max_answer_length: int = 30, n_best_size: int = 20,
+           null_score_diff_threshold: float = 0.0) -> dict[str, Any]:
+    """`distilbo answer`: one question through the evaluation code path (build_features -> model_logits ->
+    postprocess), so it answers exactly as evaluation does.
+
+    Returns {answer, score, no_answer_probability, start, end, best_span}: `answer` is "" when the null score
+    wins; `best_span` = context[start:end] is the best span even then, `score` its start + end logit."""
+    from distilbo.data.squad import build_features
+    from distilbo.evaluate import load_qa_model, load_tokenizer, model_logits
+    from distilbo.qa.postprocess import best_spans, postprocess
+
+    if not question.strip() or not context.strip():
+        raise UserError("answer: --question and --context must not be empty")
+    m, tok = load_qa_model(model), load_tokenizer(model)
+    ex = Example(id="q", title="", context=context, question=question)
+    feats = build_features([ex], tok, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                           max_query_length=max_query_length, cache_dir=None)
+    start, end = model_logits(m, feats, batch_size=16)
+    preds = postprocess([ex], feats, start, end, n_best_size=n_best_size, max_answer_length=max_answer_length,
+                        null_score_diff_threshold=null_score_diff_threshold, version_2_with_negative=True)
+    score, s_tok, e_tok = best_spans(feats.offsets, feats.lengths, start, end, n_best_size=n_best_size,
+                                     max_answer_length=max_answer_length)
+    w = int(np.argmax(score))  # first window with the best span, as postprocess picks it
+    if not np.isfinite(score[w]):
+        return {"answer": "", "score": None, "no_answer_probability": 1.0, "start": None, "end": None,
+                "best_span": ""}
+    a, b = int(feats.offsets[w, s_tok[w], 0]), int(feats.offsets[w, e_tok[w], 1])
+    assert context[a:b] == preds.forced["q"], "best_spans and postprocess disagree"
+    return {"answer": preds.answers["q"], "score": float(score[w]), "no_answer_probability": preds.na_probs["q"],
+            "start": a, "end": b, "best_span": context[a:b]}
+
+
+__all__ = ["export", "export_trial_dir", "find_trial", "answer", "export_onnx", "verify_onnx", "onnx_logits",
+           "onnx_session", "quantize_onnx_int8", "quantized_metrics", "model_card", "usage_snippet",
+           "SCENARIO_NAMES", "ExportCheckError"]
