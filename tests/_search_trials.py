@@ -54,7 +54,8 @@ def slow(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
 
 def modes(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
     """One failure mode per `selection_seed`: 0 ok, 1 raise, 2 sleep past the time limit, 3 allocate past the
-    memory limit, 4 os._exit, 5 SIGKILL itself, 6 return a NaN objective."""
+    memory limit, 4 os._exit, 5 SIGKILL itself, 6 return a NaN objective, 7 start a grandchild (its pid goes to
+    trial_dir/grandchild.pid) and sleep past the time limit."""
     mode = cfg.student.selection_seed
     if mode == 1:
         raise ValueError("synthetic bad region")
@@ -69,6 +70,12 @@ def modes(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == 6:
         return {**smooth(cfg, trial_dir), "exact": float("nan")}
+    if mode == 7:
+        import subprocess
+
+        grandchild = subprocess.Popen(["sleep", "120"])
+        (Path(trial_dir) / "grandchild.pid").write_text(str(grandchild.pid))
+        time.sleep(60)
     return smooth(cfg, trial_dir)
 
 

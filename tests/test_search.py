@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -155,7 +158,7 @@ def test_failure_feedback_steers_the_sampler_away(tmp_path):
             rates[mode].append(sum(in_region(t) for t in late) / len(late))
     feedback, ignored = (sum(v) / len(v) for v in rates.values())
     assert ignored > 0.3, rates
-    assert feedback < 0.5 * ignored, rates
+    assert feedback < 0.25 * ignored, rates  # measured here: about 0.09 vs 0.71
 
 
 def test_estimate_over_budget_skips_the_trial(tmp_path):
@@ -218,9 +221,9 @@ def test_progress_lines_on_stderr(tmp_path, capsys):
 def test_child_failure_modes_are_recorded_and_the_study_goes_on(tmp_path):
     modes = {0: None, 1: "ValueError: synthetic bad region", 2: "timeout after 3 s",
              3: "out of memory: MemoryError", 4: "exited with code 7", 5: "killed (out of memory?)",
-             6: "exact = nan (not a finite number)"}
+             6: "exact = nan (not a finite number)", 7: "timeout after 3 s"}
     cfg = st.make_config(tmp_path, sampler="random", baseline=False, trial_timeout=3.0, trial_memory_limit="2GB",
-                         space={"selection_seed": {"type": "int", "low": 0, "high": 6}})
+                         space={"selection_seed": {"type": "int", "low": 0, "high": 7}})
     study = create_or_load_study(cfg)
     for k in modes:
         study.enqueue_trial({"selection_seed": k})
@@ -242,6 +245,28 @@ def test_child_failure_modes_are_recorded_and_the_study_goes_on(tmp_path):
     error = (Path(recs[1]["trial_dir"]) / "error.txt").read_text()
     assert error.startswith("ValueError: synthetic bad region") and "Traceback" in error and "modes" in error
     assert (Path(recs[3]["trial_dir"]) / "error.txt").read_text().startswith("out of memory: MemoryError")
+    import psutil  # the time limit killed the trial's whole process group, grandchild included
+
+    grandchild = int((Path(recs[7]["trial_dir"]) / "grandchild.pid").read_text())
+    time.sleep(0.2)
+    assert not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
+
+
+def test_failure_reasons_are_one_line_and_name_out_of_memory():
+    from distilbo.search._child import failure_reason
+
+    class OutOfMemoryError(RuntimeError):  # what torch.cuda raises
+        pass
+
+    assert failure_reason(ValueError("bad\n  value")) == "ValueError: bad value"
+    assert failure_reason(MemoryError()) == "out of memory: MemoryError"
+    assert failure_reason(OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")).startswith(
+        "out of memory: OutOfMemoryError: CUDA out of memory.")
+    assert failure_reason(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate "
+                                       "memory")).startswith("out of memory: RuntimeError")
+    assert failure_reason(OSError(12, "Cannot allocate memory")).startswith("out of memory: OSError")
+    assert failure_reason(KeyError("x")) == "KeyError: 'x'"
+    assert len(failure_reason(ValueError("x" * 1000))) == 300
 
 
 # ---------------------------------------------------------------------------------------------- resume
@@ -346,3 +371,51 @@ def test_two_local_workers_share_the_study(tmp_path):
     pids = {t.user_attrs["worker"]["pid"] for t in study.trials}
     assert len(pids) == 2 and os.getpid() not in pids
     assert not math.isnan(done[0]["values"][0])
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server (initdb + pg_ctl, as user postgres when run as root) -> its URL."""
+    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
+    prefix: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="distilbo-pg-"))
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server")
+        shutil.chown(base, "postgres")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    password = "s3cret-pw"
+    (base / "pw").write_text(password)
+    if prefix:
+        shutil.chown(base / "pw", "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = base / "data"
+    try:
+        subprocess.run([*prefix, "initdb", "-D", str(data), "-U", "bob", f"--pwfile={base / 'pw'}", "-A",
+                        "scram-sha-256"], check=True, capture_output=True, timeout=60)
+        subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True, timeout=60)
+        yield f"postgresql://bob:{password}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgres_storage_with_two_workers(tmp_path, postgres_url, capsys):
+    cfg = st.make_config(tmp_path, storage=postgres_url, sampler="random")
+    study = run_search(cfg, n_trials=4, workers=2, trial_fn="_search_trials:smooth", estimate_fn=None)
+    recs = records(study)
+    assert 4 <= sum(r["state"] == "COMPLETE" for r in recs) <= 5 and recs[0]["is_baseline"]
+    assert len({t.user_attrs["worker"]["pid"] for t in study.trials}) == 2
+    err = capsys.readouterr().err
+    assert "s3cret-pw" not in err and "postgresql://bob:***@127.0.0.1" in err
+    assert "s3cret-pw" not in status(cfg) and status(cfg).count(" ok ") == len(study.trials)

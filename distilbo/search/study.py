@@ -93,6 +93,9 @@ def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseS
 
         return JournalStorage(JournalFileBackend(url))
     kwargs: dict[str, Any] = {}
+    if url.startswith(("postgresql://", "postgres://")) and _has("psycopg2") and not _has("psycopg"):
+        # SQLAlchemy 2.1 defaults to the psycopg 3 driver; the `postgres` extra installs psycopg2-binary
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path and path != ":memory:":
@@ -107,6 +110,12 @@ def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseS
         reason = _mask_in(" ".join(str(e).split()), url)[:300]
         raise UserError(f"storage {mask_url(url)}: cannot open ({type(e).__name__}: {reason}); check the URL, the "
                         "server and that its driver is installed (pip install 'distilbo[postgres]')") from None
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.BaseSampler:
@@ -176,12 +185,16 @@ def create_or_load_study(cfg: "Config", *, storage: str | None = None, study_nam
 
 # ---------------------------------------------------------------------------------------------- workers alive?
 def _process_start(pid: int) -> float | None:
+    """Start time of a running process, or None when there is none (zombies count as gone)."""
     import psutil
 
     try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        p = psutil.Process(pid)
+        return None if p.status() == psutil.STATUS_ZOMBIE else p.create_time()
+    except psutil.NoSuchProcess:
         return None
+    except psutil.AccessDenied:
+        return math.nan  # someone else's process: alive, start unknown
 
 
 def worker_identity() -> dict[str, Any]:
@@ -203,7 +216,7 @@ def _stale_reason(t: FrozenTrial, *, grace_period: float, now: float) -> str | N
         if pid == os.getpid():
             return None  # this very process runs it
         alive = _process_start(int(pid)) if isinstance(pid, int) else None
-        if alive is None or (started is not None and abs(alive - started) > 1.0):
+        if alive is None or (started is not None and not math.isnan(alive) and abs(alive - started) > 1.0):
             return f"worker died (pid {pid} on {owner['host']}); {INTERRUPTED}"
         return None
     last = t.user_attrs.get("heartbeat")
