@@ -95,7 +95,9 @@ def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseS
     kwargs: dict[str, Any] = {}
     if url.startswith(("postgresql://", "postgres://")) and _has("psycopg2") and not _has("psycopg"):
         # SQLAlchemy 2.1 defaults to the psycopg 3 driver; the `postgres` extra installs psycopg2-binary
-        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        driver_url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    else:
+        driver_url = url
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path and path != ":memory:":
@@ -104,7 +106,7 @@ def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_interval,
+            return optuna.storages.RDBStorage(driver_url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_interval,
                                               grace_period=s.grace_period)
     except Exception as e:  # noqa: BLE001  (driver missing, server down, bad URL: all the user's to fix)
         reason = _mask_in(" ".join(str(e).split()), url)[:300]
@@ -473,7 +475,7 @@ def status(cfg: "Config", *, storage: str | None = None, study_name: str | None 
     try:
         study = optuna.load_study(study_name=name, storage=store)
     except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        names = optuna.get_all_study_names(store)
         raise UserError(f"no study '{name}' in {mask_url(url)} (it has: {', '.join(names) or 'none'}); "
                         "pass --study NAME") from None
     return status_table(records(study, curves=False))
