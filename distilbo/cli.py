@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         m = fn(config=args.config, out=args.out, overrides=parse_set(args.overrides), progress=not args.quiet)
         _print_summary(m)
     elif cmd == "search":
-        from distilbo.search.study import run_search
+        from distilbo.search import run_search
 
         cfg = _config(args)
         run_search(cfg, n_trials=args.trials, timeout=args.timeout, workers=args.workers)

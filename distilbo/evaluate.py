@@ -108,8 +108,9 @@ def model_logits(model: Any, features: Features, *, batch_size: int = 64, device
             batch = to_batch(features, idx, device=device, token_types=token_types)
             out = model(**model_inputs(batch))
             s = batch["input_ids"].shape[1]
-            start[idx, :s] = out.start_logits.float().cpu().numpy()
-            end[idx, :s] = out.end_logits.float().cpu().numpy()
+            keep = batch["attention_mask"].cpu().numpy().astype(bool)  # rows shorter than the batch: 0 beyond
+            start[idx, :s] = np.where(keep, out.start_logits.float().cpu().numpy(), 0.0)
+            end[idx, :s] = np.where(keep, out.end_logits.float().cpu().numpy(), 0.0)
     return start, end
 
 

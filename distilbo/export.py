@@ -76,18 +76,14 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storag
                study_name: str | None = None) -> tuple[Path, dict[str, Any]]:
     """(trial folder, provenance) of trial number `trial` or of the trial a scenario picks, from the study."""
     from distilbo.report.frontier import scenario_table
-    from distilbo.search.study import create_or_load_study, records
+    from distilbo.search.study import load_study, records
 
     if (trial is None) == (scenario is None):
         raise UserError("export: pass exactly one of --trial N or --scenario NAME")
     if scenario is not None and scenario not in SCENARIO_NAMES:
         raise UserError(f"--scenario {scenario!r}: unknown; use one of {', '.join(SCENARIO_NAMES)}")
-    url = storage or cfg.storage_url
     name = study_name or cfg.run.study
-    local = url[len("sqlite:///"):] if url.startswith("sqlite:///") else (url if "://" not in url else None)
-    if local is not None and not Path(local).is_file():
-        raise UserError(f"no study at {mask_secrets(url)}; run `distilbo search` first or pass --storage/--study")
-    recs = records(create_or_load_study(cfg, storage=url, study_name=name), curves=False)
+    recs = records(load_study(cfg, storage=storage, study_name=name), curves=False)
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
     rows = scenario_table(recs, metric=_objective(objectives, "maximize", "exact"),
                           size_metric=_objective(objectives, "minimize", "num_parameters"),
@@ -110,7 +106,7 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storag
     trial_dir = Path(rec["trial_dir"]) if rec.get("trial_dir") else cfg.run_dir / "trials" / f"{trial:04d}"
     front = sorted((r for r in recs if r["on_front"]), key=lambda r: _front_key(r, objectives))
     provenance = {
-        "study": name, "storage": mask_secrets(url), "sampler": cfg.search.sampler, "trial": trial,
+        "study": name, "storage": mask_secrets(storage or cfg.storage_url), "sampler": cfg.search.sampler, "trial": trial,
         "is_baseline": rec["is_baseline"], "on_front": rec["on_front"], "feasible": rec["feasible"],
         "front_size": len(front),
         "front_rank": next((i + 1 for i, r in enumerate(front) if r["number"] == trial), None),

@@ -171,10 +171,10 @@ def _batch(inputs: Any, batch_size: int) -> dict[str, torch.Tensor]:
         mask = torch.as_tensor(np.asarray(inputs["attention_mask"])) if "attention_mask" in inputs else torch.ones_like(ids)
         types = torch.as_tensor(np.asarray(inputs["token_type_ids"])) if "token_type_ids" in inputs else torch.zeros_like(ids)
     else:  # distilbo.data.types.Features
-        ids = torch.as_tensor(np.asarray(inputs.input_ids))
+        ids = torch.as_tensor(np.array(inputs.input_ids))
         lengths = torch.as_tensor(np.asarray(inputs.lengths)).long()
         mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
-        types = torch.as_tensor(np.asarray(inputs.token_type_ids))
+        types = torch.as_tensor(np.array(inputs.token_type_ids))
     if ids.dim() != 2 or ids.shape[0] == 0:
         raise ValueError(f"latency inputs: expected (N, L) input_ids with N >= 1, got shape {tuple(ids.shape)}")
     rows = torch.arange(batch_size) % ids.shape[0]

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from distilbo._secrets import mask_url
 from distilbo.errors import UserError
 
 if TYPE_CHECKING:
@@ -62,17 +63,6 @@ class TrialFailure(Exception):
 
 
 # ---------------------------------------------------------------------------------------------- storage
-def mask_url(url: str) -> str:
-    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`; also `?password=...` query values.
-    Anything without a password comes back unchanged."""
-    scheme, sep, rest = url.partition("://")
-    head = re.split(r"[?#]", rest, maxsplit=1)[0]
-    auth = re.match(r"([^:/@]*):(.*)@", head)  # user:password@ (greedy: a password may hold '@' or '/')
-    if sep and auth:
-        url = f"{scheme}://{auth.group(1)}:***@{rest[auth.end():]}"
-    return re.sub(r"(?i)([?&;](?:password|passwd|pwd)=)[^&;#]*", r"\1***", url)
-
-
 def _mask_in(text: str, url: str) -> str:
     """`text` with the URL's password removed wherever it appears (driver errors may quote it)."""
     auth = re.match(r"[^:]*://([^:/@]*):(.*)@", re.split(r"[?#]", url, maxsplit=1)[0])
@@ -464,8 +454,8 @@ def status_table(recs: list[dict[str, Any]], *, width: int = 60) -> str:
     return "\n".join(lines)
 
 
-def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> str:
-    """`distilbo status`: the trials table of the config's study (UserError when there is none yet)."""
+def load_study(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
+    """An existing study, read-only (never creates one): UserError naming the storage and the fix when absent."""
     url = storage or cfg.storage_url
     name = study_name or cfg.run.study
     local_file = url[len("sqlite:///"):] if url.startswith("sqlite:///") else None if "://" in url else url
@@ -473,18 +463,13 @@ def status(cfg: "Config", *, storage: str | None = None, study_name: str | None 
         raise UserError(f"no study at {mask_url(url)}; run `distilbo search` first or pass --storage/--study")
     store = open_storage(cfg, url)
     try:
-        study = optuna.load_study(study_name=name, storage=store)
+        return optuna.load_study(study_name=name, storage=store)
     except KeyError:
         names = optuna.get_all_study_names(store)
         raise UserError(f"no study '{name}' in {mask_url(url)} (it has: {', '.join(names) or 'none'}); "
                         "pass --study NAME") from None
-    return status_table(records(study, curves=False))
 
 
-def __getattr__(name: str) -> Any:
-    # cli.py imports run_search from here; it lives in runner.py (which imports this module).
-    if name == "run_search":
-        from distilbo.search.runner import run_search
-
-        return run_search
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> str:
+    """`distilbo status`: the trials table of the config's study (UserError when there is none yet)."""
+    return status_table(records(load_study(cfg, storage=storage, study_name=study_name), curves=False))

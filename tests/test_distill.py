@@ -1,0 +1,122 @@
+"""One distillation trial end to end on tiny models and real questions; the teacher-logit cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from _tiny import tiny_bert, tiny_config, tokenizer
+from conftest import TRAIN_JSON
+from distilbo.config import load_config
+from distilbo.data.squad import build_features, load_examples
+from distilbo.distill import teacher_cache
+from distilbo.distill.trial import check_tokenizers, estimate_metrics, run_trial
+from distilbo.errors import UserError
+from distilbo.evaluate import load_qa_model
+
+
+def test_cached_teacher_logits_equal_a_fresh_teacher_forward(tmp_path):
+    folder = tiny_bert(tmp_path / "t", qa=True, seed=3)
+    teacher = load_qa_model(str(folder))
+    feats = build_features(load_examples(str(TRAIN_JSON), max_samples=20), tokenizer(), max_seq_length=96,
+                           doc_stride=32, max_query_length=24)
+    key = teacher_cache.model_fingerprint(str(folder))
+    s1, e1 = teacher_cache.teacher_logits(teacher, feats, teacher_key=key, cache_dir=tmp_path / "c",
+                                          device=torch.device("cpu"), batch_size=7)
+    assert isinstance(s1, np.memmap) and s1.dtype == np.float16
+    # independent reference: the teacher on each feature alone, unpadded
+    with torch.inference_mode():
+        for i in range(len(feats)):
+            n = int(feats.lengths[i])
+            out = teacher(input_ids=torch.as_tensor(feats.input_ids[i:i + 1, :n], dtype=torch.long),
+                          token_type_ids=torch.as_tensor(feats.token_type_ids[i:i + 1, :n], dtype=torch.long))
+            np.testing.assert_allclose(s1[i, :n], out.start_logits[0].numpy(), atol=2e-3, rtol=2e-3)
+            np.testing.assert_allclose(e1[i, :n], out.end_logits[0].numpy(), atol=2e-3, rtol=2e-3)
+            assert not s1[i, n:].any()
+    # second call: served from the cache, no teacher needed
+    s2, _ = teacher_cache.teacher_logits(lambda: pytest.fail("teacher loaded on a cache hit"), feats, teacher_key=key,
+                                         cache_dir=tmp_path / "c", device=torch.device("cpu"))
+    assert np.array_equal(s1, s2)
+    # a different teacher gets its own entry
+    other = tiny_bert(tmp_path / "t2", qa=True, seed=4)
+    assert teacher_cache.model_fingerprint(str(other)) != key
+
+
+def test_damaged_teacher_cache_is_rebuilt(tmp_path):
+    folder = tiny_bert(tmp_path / "t", qa=True, seed=3)
+    feats = build_features(load_examples(str(TRAIN_JSON), max_samples=10), tokenizer(), max_seq_length=96,
+                           doc_stride=32, max_query_length=24)
+    key = teacher_cache.model_fingerprint(str(folder))
+    kw = dict(teacher_key=key, cache_dir=tmp_path / "c", device=torch.device("cpu"))
+    ref, _ = teacher_cache.teacher_logits(load_qa_model(str(folder)), feats, **kw)
+    ref = np.array(ref)
+    entry = next((tmp_path / "c").glob("teacher-logits-*"))
+    (entry / "start.npy").write_bytes((entry / "start.npy").read_bytes()[:200])
+    loads = []
+    got, _ = teacher_cache.teacher_logits(lambda: loads.append(1) or load_qa_model(str(folder)), feats, **kw)
+    assert loads == [1] and np.array_equal(np.array(got), ref)
+
+
+def test_tokenizer_check():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = tokenizer()
+    assert check_tokenizers(tok, tokenizer(), teacher="t", student="s") is True
+    # same vocabulary, different normalization (cased): the teacher must run in the loop
+    cased = tokenizer()
+    cased.backend_tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
+    assert check_tokenizers(tok, cased, teacher="t", student="s") is False
+    # another vocabulary: an error, since span logits cannot be compared position by position
+    small = Tokenizer(models.WordPiece({"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "a": 4}, unk_token="[UNK]"))
+    small.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    with pytest.raises(UserError, match="tokenizer mismatch"):
+        check_tokenizers(tok, PreTrainedTokenizerFast(tokenizer_object=small), teacher="t", student="s")
+
+
+def test_tiny_trial_end_to_end_lowers_the_loss_and_writes_every_file(tmp_path):
+    cfg = load_config(tiny_config(tmp_path, train_samples=24))
+    out = tmp_path / "trial"
+    metrics = run_trial(cfg, out, progress=False)
+    for name in ("metrics.json", "curves.jsonl", "predictions.json", "na_probs.json", "trial_config.json",
+                 "model/config.json", "model/model.safetensors", "model/tokenizer.json"):
+        assert (out / name).is_file(), name
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["exact"] == metrics["exact"] and on_disk["num_parameters"] == metrics["num_parameters"]
+    for key in ("exact", "f1", "HasAns_exact", "NoAns_exact", "best_exact", "HasAns_forced_exact", "HasAns_forced_f1",
+                "num_parameters", "num_non_embedding_parameters", "latency_ms", "peak_memory_mb", "train_seconds",
+                "train_features_per_second"):
+        assert key in metrics, key
+    # the measured size equals the closed form known before training
+    assert metrics["num_parameters"] == estimate_metrics(cfg)["num_parameters"]
+    rows = [json.loads(line) for line in (out / "curves.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) >= 6 and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert any("exact" in r for r in rows)
+    preds = json.loads((out / "predictions.json").read_text())
+    assert len(preds) == 16
+    # the saved student is a stock DistilBERT QA model
+    assert json.loads((out / "model/config.json").read_text())["architectures"] == ["DistilBertForQuestionAnswering"]
+
+
+def test_teacher_in_the_loop_fallback_gives_the_same_soft_targets(tmp_path):
+    """Running the teacher in the loop (no cache) must train exactly like the cached path (fp16 aside)."""
+    from distilbo.distill.train import distill
+    from distilbo.distill.trial import student_spec
+    from distilbo.models.student import build_student
+
+    cfg = load_config(tiny_config(tmp_path), {"num_train_epochs": "1", "alpha_ce": "1.0", "dropout": "0",
+                                              "attention_dropout": "0", "qa_dropout": "0"})
+    teacher = load_qa_model(cfg.path(cfg.models.teacher))
+    feats = build_features(load_examples(str(TRAIN_JSON), max_samples=16), tokenizer(), max_seq_length=96,
+                           doc_stride=32, max_query_length=24)
+    ts, te = teacher_cache.teacher_logits(teacher, feats, teacher_key="k", cache_dir=None, device=torch.device("cpu"))
+    spec, _ = student_spec(cfg)
+    a = distill(build_student(spec, cfg.path(cfg.models.student_init)), feats, cfg=cfg, device=torch.device("cpu"),
+                teacher_start=ts.astype(np.float32), teacher_end=te.astype(np.float32), progress=False)
+    b = distill(build_student(spec, cfg.path(cfg.models.student_init)), feats, cfg=cfg, device=torch.device("cpu"),
+                teacher_model=teacher, progress=False)
+    assert [r["soft"] for r in a.curves] == pytest.approx([r["soft"] for r in b.curves], rel=1e-4, abs=1e-6)
