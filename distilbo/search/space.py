@@ -12,11 +12,14 @@ and its name is a flat config field (`distilbo distill --help` lists them).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from distilbo.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -159,5 +162,11 @@ def baseline_params(cfg: "Config", params: list[Param]) -> dict[str, Any]:
         if p.kind == "categorical" and value not in p.choices:
             raise ConfigError(f"{cfg.source}: [search.space] {p.name}: the baseline value {value!r} is not one of the "
                               f"choices {list(p.choices)}; add it to choices or set baseline = false in [search]")
+        if p.kind in ("int", "float") and not (p.low <= value <= p.high):
+            clipped = min(max(value, p.low), p.high)
+            clipped = int(clipped) if p.kind == "int" else float(clipped)
+            log.warning("baseline %s = %r is outside the searched range [%g, %g]; the baseline trial uses %r "
+                        "(e.g. the reference's weight decay 0 on a log range)", p.name, value, p.low, p.high, clipped)
+            value = clipped
         out[p.name] = value
     return out

@@ -110,6 +110,47 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+class QmcThenGp(optuna.samplers.BaseSampler):
+    """Scrambled-Sobol (quasi-random) start-up trials, then Optuna's GPSampler (constrained log-EHVI).
+
+    GPSampler's own start-up draws from its independent sampler one parameter at a time, which for a QMCSampler
+    falls back to plain random; this wrapper hands whole start-up trials to QMCSampler's joint (relative) sampling.
+    The Sobol index follows the study's trial count, so a resumed study continues the sequence."""
+
+    def __init__(self, *, seed: int | None, n_startup_trials: int) -> None:
+        self._n_startup = n_startup_trials
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._qmc = optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+            self._gp = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
+                                                 deterministic_objective=False)
+
+    def _active(self, study: optuna.Study) -> optuna.samplers.BaseSampler:
+        done = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
+        return self._qmc if done < self._n_startup else self._gp
+
+    def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
+        return self._active(study).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
+        return self._active(study).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
+        return self._active(study).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
+        self._qmc.before_trial(study, trial)
+        self._gp.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):  # type: ignore[no-untyped-def]
+        self._qmc.after_trial(study, trial, state, values)
+        self._gp.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._qmc.reseed_rng()
+        self._gp.reseed_rng()
+
+
 def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed`."""
     s = cfg.search
@@ -117,8 +158,7 @@ def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.B
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if s.sampler == "gp":
-            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=s.n_startup_trials,
-                                             deterministic_objective=False)
+            return QmcThenGp(seed=seed, n_startup_trials=s.n_startup_trials)
         if s.sampler == "tpe":
             return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True,
                                               constant_liar=True)
