@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial-memory-limit", default=None, help="CPU memory limit per trial, e.g. 4GB (emulates a device)")
     p.add_argument("--trial-timeout", type=float, default=None, help="seconds before a trial is killed and recorded as failed")
     p.add_argument("--sampler", choices=["gp", "tpe", "nsga2", "random"], default=None, help="optimizer (default: gp)")
+    p.add_argument("--keep", choices=["frontier", "all"], default=None,
+                   help="model checkpoints kept: frontier (the Pareto front and the baseline; default) or all")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
     p = sub.add_parser("status", help="print the trials table of a study")
@@ -154,7 +156,7 @@ def _config(args: argparse.Namespace) -> Any:
 
     extra = {}
     for flag, name in (("storage", "storage"), ("study", "study"), ("trial_memory_limit", "trial_memory_limit"),
-                       ("trial_timeout", "trial_timeout"), ("sampler", "sampler")):
+                       ("trial_timeout", "trial_timeout"), ("sampler", "sampler"), ("keep", "keep")):
         if getattr(args, flag, None) is not None:
             extra[name] = getattr(args, flag)
     return load_config(args.config, {**parse_set(args.overrides), **extra})

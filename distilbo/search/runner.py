@@ -38,7 +38,7 @@ from distilbo.search._child import (EXIT_ERROR, _exit_when_orphaned, config_to_d
                                     write_json_atomic)
 from distilbo.search.space import baseline_params, parse_space, sample
 from distilbo.search.study import (INTERRUPTED, TrialFailure, claim_trial, create_or_load_study, fail_stale_trials,
-                                   mask_url, record_failure, record_success, violated)
+                                   mask_url, record_failure, record_success, records, violated)
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -237,8 +237,33 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
             time.sleep(poll)
             continue
         study.optimize(objective, n_trials=1)
+        prune_checkpoints(study)
         if on_trial is not None:
             on_trial()
+
+
+def prune_checkpoints(study: optuna.Study) -> list[int]:
+    """Disk budget (`[search] keep = "frontier"`): delete the model/ folder of every finished trial that is neither
+    the baseline nor on the Pareto front (the feasible front; the unconstrained one while nothing is feasible).
+    Returns the trial numbers pruned now. `keep = "all"` keeps everything."""
+    import shutil
+
+    from distilbo.report.frontier import pareto_front
+
+    if study.user_attrs.get("keep", "frontier") != "frontier":
+        return []
+    recs = records(study, curves=False)
+    objectives = study.user_attrs.get("objectives") or []
+    keep = {r["number"] for r in recs if r["on_front"] or r["is_baseline"] or r["status"] in ("running", "waiting")}
+    if not any(r["on_front"] for r in recs):
+        keep |= {r["number"] for r in pareto_front(recs, objectives, [])}
+    pruned = []
+    for r in recs:
+        model = Path(r["trial_dir"]) / "model" if r.get("trial_dir") else None
+        if r["number"] not in keep and model is not None and model.is_dir():
+            shutil.rmtree(model, ignore_errors=True)
+            pruned.append(r["number"])
+    return pruned
 
 
 def _worker_main(cfg: "Config", url: str, name: str, budget: int, deadline: float | None,

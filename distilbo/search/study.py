@@ -211,6 +211,8 @@ def create_or_load_study(cfg: "Config", *, storage: str | None = None, study_nam
     if have_constraints is None:
         study.set_user_attr("constraints", constraint_names(cfg))
         study.set_user_attr("objectives", list(cfg.search.objectives))
+    if study.user_attrs.get("keep") != cfg.search.keep:  # the disk budget of this run (`--keep`)
+        study.set_user_attr("keep", cfg.search.keep)
     fail_stale_trials(study, grace_period=cfg.search.grace_period)
     return study
 
