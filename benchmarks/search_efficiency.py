@@ -4,6 +4,7 @@ calibrated surrogate of the reference experiment, GP against TPE and random sear
     python benchmarks/search_efficiency.py                       # gp tpe random nsga2, seeds 0-9, 40 trials
     python benchmarks/search_efficiency.py --estimate            # time a few GP suggestions, predict the runtime
     nohup nice -n 10 python benchmarks/search_efficiency.py > /tmp/search_efficiency.log 2>&1 &
+    python benchmarks/search_efficiency.py --seed-start 5 &     # a second process on seeds 5-9, same JSON
     python benchmarks/search_efficiency.py --report              # summary + plot from the JSON, no new runs
 
 Each (sampler, seed) is one study of `--trials` trials run by `distilbo.search.runner.run_search` with the
@@ -151,10 +152,18 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def save(path: Path, data: dict[str, Any]) -> None:
+    """Write `data`, first merging in runs that another process (other seeds) saved meanwhile (under a lock)."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for sampler, runs in load(path).get("runs", {}).items():
+            for seed, run in runs.items():
+                data["runs"].setdefault(sampler, {}).setdefault(seed, run)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
 
 
 def machine() -> dict[str, Any]:
@@ -265,12 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samplers", nargs="+", default=["gp", "tpe", "random", "nsga2"], choices=["gp", "tpe", "random", "nsga2"])
     ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per sampler")
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="run only seeds >= this (split the seeds over two processes writing the same JSON)")
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--out", type=Path, default=RESULTS / "search_efficiency.json")
     ap.add_argument("--estimate", action="store_true", help="time a short GP study and predict the runtime")
     ap.add_argument("--report", action="store_true", help="only summarise and plot the JSON")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    torch.set_num_threads(1)  # the GP's linear algebra: one core per process on a shared 2-core machine
     logging.getLogger("distilbo").setLevel(logging.WARNING)
     if args.estimate:
         estimate(args.trials, args.seeds, args.samplers)
@@ -280,9 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     data["setup"] = {"trials": args.trials, "reference_point": {"exact": REF_EXACT, "params_M": round(REF_PARAMS_M, 3)},
                      "hv_on": "true (noise-free) exact of the chosen configs", "noise_sd": S.NOISE_SD,
                      "seed_effect_sd": S.SEED_EFFECT_SD, "n_startup_trials": 10, "machine": machine(),
-                     "command": "python benchmarks/search_efficiency.py " + " ".join(argv or sys.argv[1:])}
+                     "command": f"python benchmarks/search_efficiency.py --samplers {' '.join(args.samplers)} "
+                                f"--seeds {args.seeds} --trials {args.trials}"}
     if not args.report:
-        todo = [(s, seed) for seed in range(args.seeds) for s in args.samplers
+        todo = [(s, seed) for seed in range(args.seed_start, args.seeds) for s in args.samplers
                 if str(seed) not in data["runs"].get(s, {})]
         print(f"{len(todo)} studies to run ({args.trials} trials each); {sum(len(v) for v in data['runs'].values())} "
               f"already in {args.out}", flush=True)
