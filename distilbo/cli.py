@@ -145,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc-stride", type=int, default=128)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--max-eval-samples", type=int, default=None)
-    p.add_argument("--squad-v1", action="store_true")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--squad-v1", action="store_true", help="SQuAD 1.1 rules: no null answer")
+    p.add_argument("--logging-steps", type=int, default=20, help="log the training loss every N optimizer steps")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
     return top
 
 
@@ -185,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
                          weight_decay=args.weight_decay, seed=args.seed, max_seq_length=args.max_seq_length,
                          doc_stride=args.doc_stride, max_train_samples=args.max_train_samples,
                          max_eval_samples=args.max_eval_samples, version_2_with_negative=not args.squad_v1,
-                         device=args.device, trust_remote_code=args.trust_remote_code)
+                         device=args.device, trust_remote_code=args.trust_remote_code,
+                         logging_steps=args.logging_steps)
         print(f"saved the teacher to {args.out}")
     elif cmd in ("distill", "baseline"):
         from distilbo.config import parse_set

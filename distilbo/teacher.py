@@ -21,7 +21,7 @@ def finetune_teacher(*, model: str, train_file: str, dev_file: str, out: str, ep
                      seed: int = 0, max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
                      max_train_samples: int | None = None, max_eval_samples: int | None = None,
                      version_2_with_negative: bool = True, device: str = "auto", trust_remote_code: bool = False,
-                     progress: bool = True) -> dict[str, Any]:
+                     logging_steps: int = 20, progress: bool = True) -> dict[str, Any]:
     from transformers import AutoModelForQuestionAnswering
 
     from distilbo.distill.train import distill
@@ -34,7 +34,8 @@ def finetune_teacher(*, model: str, train_file: str, dev_file: str, out: str, ep
     cfg = Config().with_overrides({
         "learning_rate": lr, "num_train_epochs": epochs, "batch_size": batch_size, "warmup_ratio": warmup_ratio,
         "weight_decay": weight_decay, "seed": seed, "alpha_ce": 0.0, "alpha_squad": 1.0, "device": device,
-        "max_seq_length": max_seq_length, "doc_stride": doc_stride, "max_query_length": max_query_length})
+        "max_seq_length": max_seq_length, "doc_stride": doc_stride, "max_query_length": max_query_length,
+        "logging_steps": logging_steps})
     set_threads(0)
     dev = select_device(device)
     tok = load_tokenizer(location, trust_remote_code=trust_remote_code)
