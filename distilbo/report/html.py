@@ -456,7 +456,7 @@ def frontier_json(records: Sequence[Record], *, study_name: str, objectives, con
     return json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
 
 
-def _scenario_html(scenarios: Sequence[Mapping[str, Any]]) -> str:
+def _scenario_html(scenarios: Sequence[Mapping[str, Any]], *, metric: str = "exact") -> str:
     rows = []
     for s in scenarios:
         trial = s.get("trial")
@@ -469,7 +469,7 @@ def _scenario_html(scenarios: Sequence[Mapping[str, Any]]) -> str:
             f"<td class=num>{_fmt_change(s.get('exact_change_pts'), 'pts')}</td>"
             f"<td>{_e(s.get('note'))}</td></tr>")
     return ('<table id="scenario-table"><thead><tr><th>Scenario</th><th>Trial</th><th>Parameters</th>'
-            '<th>Exact</th><th>Size change</th><th>Exact change</th><th>Note</th></tr></thead><tbody>'
+            f'<th>{_e(metric)}</th><th>Size change</th><th>{_e(metric)} change</th><th>Note</th></tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
 
 
@@ -668,7 +668,7 @@ marked ✕ along the bottom at their parameter count; trials below the constrain
 {png_html}
 
 <h2>Scenarios</h2>
-{_scenario_html(scenarios)}
+{_scenario_html(scenarios, metric=y_metric)}
 
 <h2>Parameter importance</h2>
 {_importance_html(importances, importance_spread, n_ok)}
