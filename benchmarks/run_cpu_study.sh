@@ -7,10 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 TRIALS=${TRIALS:-40}
-# CPU fidelity: the first 400 training questions (~500 windows of <=256 tokens), one epoch, the full dev set;
-# two workers with one thread each (small matmuls scale poorly across threads).
-distilbo search --config configs/cpu-squad2.toml --trials "$TRIALS" --workers 2 --set max_train_samples=400 \
-    --set num_threads=1 --no-report
+# CPU fidelity (the config): the first 1,200 training questions, one epoch, the full dev set; two workers with
+# one thread each (small matmuls scale poorly across threads).
+distilbo search --config configs/cpu-squad2.toml --trials "$TRIALS" --workers 2 --set num_threads=1 --no-report
 distilbo report --config configs/cpu-squad2.toml
 mkdir -p benchmarks/results/cpu-squad2
 for f in frontier.png frontier.json trials.csv; do cp runs/cpu-squad2/report/$f benchmarks/results/cpu-squad2/; done
