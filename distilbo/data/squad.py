@@ -194,7 +194,8 @@ def build_features(examples: list[Example], tokenizer: Any, *, max_seq_length: i
     key = content_key(FEATURES_VERSION, tokenizer_fingerprint(tokenizer), examples_fingerprint(examples),
                       max_seq_length, doc_stride, max_query_length)
     arrays = cached_arrays("features", key, lambda: _tokenize(examples, tokenizer, max_seq_length, doc_stride,
-                                                               max_query_length), cache_dir=cache_dir)
+                                                               max_query_length), cache_dir=cache_dir,
+                          expect=dict.fromkeys(FEATURE_FIELDS))
     return Features(**{f: arrays[f] for f in FEATURE_FIELDS})
 
 

@@ -58,5 +58,7 @@ def teacher_logits(teacher: Any, features: Features, *, teacher_key: str, cache_
         return {"start": s.astype(np.float16), "end": e.astype(np.float16)}
 
     key = content_key(1, teacher_key, features_fingerprint(features))
-    arrays = cached_arrays("teacher-logits", key, build, cache_dir=cache_dir)
+    n, length = features.input_ids.shape
+    arrays = cached_arrays("teacher-logits", key, build, cache_dir=cache_dir,
+                           expect={"start": (n, length), "end": (n, length)})
     return arrays["start"], arrays["end"]
