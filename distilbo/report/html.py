@@ -89,6 +89,20 @@ def _atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink()
 
 
+def _remove_stale_tmp(folder: Path) -> None:
+    """Delete `.NAME.PID.tmp` files `_atomic_write` left when process PID was killed (it is no longer running)."""
+    for tmp in folder.glob(".*.*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (PermissionError, OSError):
+            pass  # alive (someone else's) or not ours to judge
+
+
 def _fmt(value: Any) -> str:
     """Readable cell text: 31,000,000 / 63.48 / 3.2e-05 / text."""
     if value is None:
@@ -691,9 +705,11 @@ def write_report(records: Sequence[Record], *, out_dir: str | Path, study_name: 
                  scenarios, importances=None, importance_spread=None, storage_label: str = "",
                  x_metric: str = "num_parameters", y_metric: str = "exact") -> dict[str, Path]:
     """Write report.html, frontier.png, trials.csv and frontier.json into `out_dir` (created if needed), each
-    atomically. Returns {"html", "png", "csv", "json"} -> path. The records are not modified."""
+    atomically (temporary files a killed writer left are removed). Returns {"html", "png", "csv", "json"} -> path.
+    The records are not modified."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(out)
     recs = [dict(r) for r in records]  # _classify tags copies with _front
     paths = {"png": out / "frontier.png", "html": out / "report.html", "csv": out / "trials.csv",
              "json": out / "frontier.json"}
