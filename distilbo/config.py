@@ -220,7 +220,7 @@ class Config:
         new = dataclasses.replace(self, **{s: dataclasses.replace(getattr(self, s)) for s in SECTIONS})
         for name, raw in values.items():
             if name not in FIELD_SECTION:
-                raise ConfigError(f"{origin}: unknown setting '{name}'; valid names: {_close(name)}")
+                raise ConfigError(f"{origin}: unknown setting '{name}'; {_close(name)}")
             sec = FIELD_SECTION[name]
             setattr(getattr(new, sec), name, _coerce(raw, FIELD_TYPES[name], f"{origin} {name}"))
         new.validate()
@@ -349,7 +349,7 @@ def _close(name: str) -> str:
     import difflib
 
     near = difflib.get_close_matches(name, FIELD_SECTION, n=3)
-    return ", ".join(near) if near else "see `distilbo distill --help` for every setting"
+    return f"did you mean {', '.join(near)}?" if near else "see `distilbo distill --help` for every setting"
 
 
 def _coerce(raw: Any, typ: Any, where: str, *, parse_strings: bool = True) -> Any:
@@ -427,7 +427,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
             obj = getattr(cfg, sec)
             for name, value in table.items():
                 if FIELD_SECTION.get(name) != sec:
-                    hint = f"it belongs in [{FIELD_SECTION[name]}]" if name in FIELD_SECTION else f"did you mean {_close(name)}?"
+                    hint = f"it belongs in [{FIELD_SECTION[name]}]" if name in FIELD_SECTION else _close(name)
                     raise ConfigError(f"{p}: [{sec}] unknown key '{name}'; {hint}")
                 setattr(obj, name, _coerce(value, FIELD_TYPES[name], f"{p}: [{sec}] {name}", parse_strings=False))
     return cfg.with_overrides(overrides or {}, origin="--set")
