@@ -54,7 +54,7 @@ REF_PARAMS_M = S.num_parameters(20) / 1e6
 
 
 # ---------------------------------------------------------------------------------------------- config
-def make_config(sampler: str, seed: int, run_dir: Path, *, n_trials: int) -> Any:
+def make_config(sampler: str, seed: int, run_dir: Path, *, n_trials: int, n_startup: int = 10) -> Any:
     """The reference experiment as a distilbo Config (student and train sections = the baseline trial)."""
     from distilbo.config import Config
 
@@ -71,15 +71,14 @@ def make_config(sampler: str, seed: int, run_dir: Path, *, n_trials: int) -> Any
                  "warmup_steps", "batch_size"):
         setattr(cfg.train, name, base[name])
     cfg.train.num_train_epochs = 3.0
-    # The reference baseline has weight_decay 0.0, outside the log range [1e-7, 1e-2]: Optuna rejects it
-    # ("`0.0` is invalid value for the case log=True"), the baseline trial fails with a partial parameter set,
-    # and from then on the GP (and multivariate TPE) see a "dynamic search space" and sample everything at
-    # random. 1e-7, the range's low end, is the same run in effect (no decay).
+    # The reference baseline has weight_decay 0.0, outside the log range [1e-7, 1e-2]; space.baseline_params
+    # clips it into the range (before that fix the baseline trial failed and the GP fell back to random
+    # sampling). Set the clipped value here explicitly: 1e-7 is the same run in effect (no decay).
     cfg.train.weight_decay = S.REFERENCE_SPACE["weight_decay"]["low"]
     s = cfg.search
     s.sampler = sampler
     s.n_trials = n_trials
-    s.n_startup_trials = 10
+    s.n_startup_trials = n_startup
     s.objectives = [{"metric": "exact", "direction": "maximize"}, {"metric": "num_parameters", "direction": "minimize"}]
     s.constraints = [{"metric": "exact", "min": 50.0}]
     s.space = {k: dict(v) for k, v in S.REFERENCE_SPACE.items()}
@@ -129,11 +128,11 @@ def score_study(study: Any, cfg: Any) -> dict[str, Any]:
             "trials": rows}
 
 
-def run_one(sampler: str, seed: int, *, n_trials: int) -> dict[str, Any]:
+def run_one(sampler: str, seed: int, *, n_trials: int, n_startup: int = 10) -> dict[str, Any]:
     from distilbo.search.runner import run_search
 
     with tempfile.TemporaryDirectory(prefix=f"distilbo-bench-{sampler}-{seed}-") as tmp:
-        cfg = make_config(sampler, seed, Path(tmp), n_trials=n_trials)
+        cfg = make_config(sampler, seed, Path(tmp), n_trials=n_trials, n_startup=n_startup)
         t0 = time.time()
         study = run_search(cfg, n_trials=n_trials, workers=1, trial_fn=S.surrogate_trial_fn,
                            estimate_fn=S.surrogate_estimate, progress=False)
@@ -176,7 +175,8 @@ def machine() -> dict[str, Any]:
     import optuna
 
     return {"uname": run(["uname", "-a"]), "nproc": run(["nproc"]), "python": platform.python_version(),
-            "optuna": optuna.__version__, "commit": run(["git", "rev-parse", "--short", "HEAD"])}
+            "optuna": optuna.__version__, "commit": run(["git", "rev-parse", "--short", "HEAD"])
+            + ("+dirty" if run(["git", "status", "--porcelain", "--", "../distilbo/search"]) else "")}
 
 
 def summarize(data: dict[str, Any], *, target_trials: int = 30) -> dict[str, Any]:
@@ -212,7 +212,7 @@ def plot(data: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     colors = {"gp": "#1f77b4", "tpe": "#ff7f0e", "random": "#7f7f7f", "nsga2": "#2ca02c"}
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    fig, (ax, ins) = plt.subplots(1, 2, figsize=(10, 5), dpi=120, gridspec_kw={"width_ratios": [3.2, 1]})
     for s, runs in data["runs"].items():
         if not runs:
             continue
@@ -228,15 +228,15 @@ def plot(data: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
     ax.set_title("Search efficiency on the full-scale surrogate (ref: exact 50, 165.6M params)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    ins = ax.inset_axes([0.68, 0.08, 0.29, 0.3])
     names = [s for s in data["runs"] if data["runs"][s]]
     vals = [summary["samplers"][s]["mean_oom"] for s in names]
     ins.bar(np.arange(len(names)), vals, color=[colors.get(s, "#999") for s in names])
     ins.set_xticks(np.arange(len(names)), names)
     for i, v in enumerate(vals):
         ins.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=7)
-    ins.set_title("mean OOM trials", fontsize=8)
-    ins.tick_params(labelsize=7)
+    ins.set_title(f"mean out-of-memory trials\n(of {data['setup']['trials']} per study)", fontsize=9)
+    ins.tick_params(labelsize=8)
+    ins.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -277,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed-start", type=int, default=0,
                     help="run only seeds >= this (split the seeds over two processes writing the same JSON)")
     ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--startup", type=int, default=10, help="start-up trials of gp/tpe (configs/squad2-bert-base.toml: 10)")
     ap.add_argument("--out", type=Path, default=RESULTS / "search_efficiency.json")
+    ap.add_argument("--redo", nargs="*", default=[], metavar="SAMPLER:SEED",
+                    help="run these studies again even if the JSON has them (e.g. after a sampler change)")
     ap.add_argument("--estimate", action="store_true", help="time a short GP study and predict the runtime")
     ap.add_argument("--report", action="store_true", help="only summarise and plot the JSON")
     args = ap.parse_args(argv)
@@ -293,17 +296,23 @@ def main(argv: list[str] | None = None) -> int:
     data.setdefault("runs", {})
     data["setup"] = {"trials": args.trials, "reference_point": {"exact": REF_EXACT, "params_M": round(REF_PARAMS_M, 3)},
                      "hv_on": "true (noise-free) exact of the chosen configs", "noise_sd": S.NOISE_SD,
-                     "seed_effect_sd": S.SEED_EFFECT_SD, "n_startup_trials": 10, "machine": machine(),
+                     "seed_effect_sd": S.SEED_EFFECT_SD, "n_startup_trials": args.startup, "machine": machine(),
                      "command": f"python benchmarks/search_efficiency.py --samplers {' '.join(args.samplers)} "
-                                f"--seeds {args.seeds} --trials {args.trials}"}
+                                f"--seeds {args.seeds} --trials {args.trials}" + (f" --startup {args.startup}" if args.startup != 10 else "")}
+    for item in args.redo:
+        sampler, _, seed = item.partition(":")
+        data["runs"].get(sampler, {}).pop(seed, None)
     if not args.report:
         todo = [(s, seed) for seed in range(args.seed_start, args.seeds) for s in args.samplers
                 if str(seed) not in data["runs"].get(s, {})]
+        todo += [(s, int(seed)) for s, _, seed in (r.partition(":") for r in args.redo) if (s, int(seed)) not in todo]
         print(f"{len(todo)} studies to run ({args.trials} trials each); {sum(len(v) for v in data['runs'].values())} "
               f"already in {args.out}", flush=True)
         t0 = time.time()
+        commit = data["setup"]["machine"]["commit"]
         for i, (s, seed) in enumerate(todo, 1):
-            res = run_one(s, seed, n_trials=args.trials)
+            res = run_one(s, seed, n_trials=args.trials, n_startup=args.startup)
+            res["commit"] = commit
             data["runs"].setdefault(s, {})[str(seed)] = res
             data["updated"] = time.strftime("%Y-%m-%d %H:%M:%S")
             save(args.out, data)
