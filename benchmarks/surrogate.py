@@ -10,9 +10,9 @@ constraints, failure recording) can be run hundreds of times:
     import numpy as np
     from surrogate import surrogate_trial, true_exact, REFERENCE_BASELINE
     surrogate_trial(REFERENCE_BASELINE, rng=np.random.default_rng(0))
-    # {'exact': 67.3, 'f1': 70.9, 'num_parameters': 66364418, 'latency_ms': 9.6, ...}
+    # {'exact': 67.57, 'f1': 71.15, 'num_parameters': 66364418, 'peak_memory_mb': 5524.4, 'latency_ms': 10.1, ...}
     surrogate_trial({**REFERENCE_BASELINE, "n_layers": 20, "batch_size": 32}, rng=...)
-    # {'failure': 'out of memory: ...', 'num_parameters': 165603842, ...}
+    # {'failure': 'out of memory: CUDA out of memory (modelled 43.9 GiB needed, ...)', 'num_parameters': 165594626, ...}
 
     run_search(cfg, trial_fn=surrogate_trial_fn, estimate_fn=surrogate_estimate)   # a distilbo trial function
 
@@ -308,7 +308,7 @@ LATENCY_OVERHEAD_MS = 1.0
 LATENCY_PER_LAYER_MS = 0.15
 """Batch-1 latency at 384 tokens: FLOPs (2 x non-embedding params x S + 4 x S^2 x D x L) at 4.7 TFLOP/s (30% of
 a V100's 15.7 fp32 peak), plus 1 ms and 0.15 ms per layer of launch overhead, plus 0.01 ms per head per layer.
-Rough: DistilBERT -> ~9.6 ms. Not an objective of the benchmark."""
+Rough: DistilBERT -> ~10 ms. Not an objective of the benchmark."""
 
 
 # ------------------------------------------------------------------------------------------------ the model
