@@ -10,13 +10,14 @@ Shape glossary:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -51,8 +52,9 @@ def load_qa_model(location: str, *, trust_remote_code: bool = False) -> Any:
         raise UserError(f"{location}: no .safetensors weights (distilbo never loads pickle .bin files); "
                         "convert with `model.save_pretrained(dir, safe_serialization=True)`")
     try:
-        model, info = AutoModelForQuestionAnswering.from_pretrained(
-            location, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True)
+        with quiet_transformers():  # the load report and progress bar would bury a one-line error
+            model, info = AutoModelForQuestionAnswering.from_pretrained(
+                location, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True)
     except Exception as e:  # noqa: BLE001
         raise UserError(f"{location}: could not load a question-answering model ({type(e).__name__}: "
                         f"{_first_line(e)}); pass a HF folder with config.json and model.safetensors") from None
@@ -60,6 +62,22 @@ def load_qa_model(location: str, *, trust_remote_code: bool = False) -> Any:
         raise UserError(f"{location}: not a question-answering model (no qa_outputs weights); "
                         "fine-tune one first with `distilbo teacher`")
     return model.eval()
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings (its multi-line LOAD REPORT) and progress bars off for the duration; restored after."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _check_location(location: str, what: str) -> None:

@@ -52,6 +52,40 @@ def estimate_metrics(cfg: Config) -> dict[str, float]:
                                  type_vocab_size=getattr(init_config, "type_vocab_size", 2)))
 
 
+def check_inputs(cfg: Config) -> None:
+    """UserError naming the setting and the fix when the data files, the teacher, the student init or their
+    tokenizers would make every trial fail; what `distilbo search` checks before it opens the study.
+
+    Loads what a trial loads (the examples, both tokenizers, the teacher as a QA model, the init's config and
+    safetensors weights), so it takes as long as the first seconds of a trial."""
+    from distilbo.data.squad import load_examples
+    from distilbo.models.student import load_init
+
+    d, m, trust = cfg.data, cfg.models, cfg.run.trust_remote_code
+    for name, value, n in (("train_file", d.train_file, d.max_train_samples),
+                           ("dev_file", d.dev_file, d.max_eval_samples)):
+        if not value:
+            raise UserError(f"{cfg.source}: [data] {name} is not set; point it at a SQuAD JSON file")
+        load_examples(cfg.path(value), version_2_with_negative=d.version_2_with_negative, max_samples=n)
+    for name, value in (("teacher", m.teacher), ("student_init", m.student_init)):
+        if not value:
+            raise UserError(f"{cfg.source}: [models] {name} is not set; give a model folder, package:NAME or hub id")
+    teacher_path, init_path = cfg.path(m.teacher), cfg.path(m.student_init)
+
+    def named(name: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except UserError as e:
+            raise UserError(f"[models] {name}: {e}") from None
+
+    teacher_tok = named("teacher", load_tokenizer, teacher_path, trust_remote_code=trust)
+    student_tok = named("student_init", load_tokenizer, init_path, trust_remote_code=trust)
+    check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    named("teacher", load_qa_model, teacher_path, trust_remote_code=trust)
+    named("student_init", load_init, init_path, trust_remote_code=trust)
+    student_spec(cfg)
+
+
 def load_data(cfg: Config, tokenizer: Any):
     """(train examples, train features, dev examples, dev features) with the config's lengths; cached."""
     from distilbo.data.squad import build_features, load_examples
@@ -191,5 +225,5 @@ def baseline_command(*, config: str, out: str, overrides: dict[str, str] | None 
     return run_trial(cfg, Path(out), progress=progress)
 
 
-__all__ = ["run_trial", "estimate_metrics", "student_spec", "distill_command", "baseline_command", "check_tokenizers",
-           "baseline_overrides"]
+__all__ = ["run_trial", "estimate_metrics", "check_inputs", "student_spec", "distill_command", "baseline_command",
+           "check_tokenizers", "baseline_overrides"]

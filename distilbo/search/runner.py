@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import optuna
 from optuna.trial import Trial, TrialState
 
+from distilbo._secrets import mask_secrets
+from distilbo.errors import UserError
 from distilbo.search._child import (EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted,
                                     write_json_atomic)
 from distilbo.search.space import baseline_params, parse_space, sample
-from distilbo.search.study import (INTERRUPTED, TrialFailure, claim_trial, create_or_load_study, fail_stale_trials,
-                                   mask_url, record_failure, record_success, records, violated)
+from distilbo.search.study import (INTERRUPTED, TrialFailure, _mask_in, claim_trial, create_or_load_study,
+                                   fail_stale_trials, mask_url, record_failure, record_success, records, violated)
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -47,7 +49,35 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TRIAL_FN = "distilbo.distill.trial:run_trial"
 DEFAULT_ESTIMATE_FN = "distilbo.distill.trial:estimate_metrics"
+DEFAULT_CHECK_FN = "distilbo.distill.trial:check_inputs"
 TrialFn = Callable[["Config", Path], dict]
+RESERVE_BYTES = 1 << 20
+"""Free space the run folder must have before a search starts (`check_run_folder`)."""
+
+
+class RunFolderError(UserError):
+    """The run folder cannot be written (read-only, full disk): the search stops; no trial can run."""
+
+
+def check_run_folder(run_dir: Path, *, reserve: int = RESERVE_BYTES) -> None:
+    """UserError unless `run_dir/trials` can be created and `reserve` bytes written there: a read-only or full disk
+    is reported before the study is touched, not as one failed trial after another."""
+    probe = Path(run_dir) / f".distilbo-write-probe-{os.getpid()}"
+    try:
+        (Path(run_dir) / "trials").mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(bytes(reserve))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        raise RunFolderError(f"run folder {run_dir}: cannot write ({e.strerror or e}); free disk space (a search "
+                             f"needs at least {reserve >> 20} MB), fix its permissions or pick another folder "
+                             "with --set out=DIR") from None
+    finally:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------- one child
@@ -60,15 +90,20 @@ def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float |
     the child (MemoryError -> "out of memory: ..."). `heartbeat()` is called every `heartbeat_interval` s while
     the child runs. The child's stdout/stderr go to trial_dir/log.txt."""
     trial_dir = Path(trial_dir)
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("metrics.json", "error.txt"):
-        (trial_dir / name).unlink(missing_ok=True)
     spec_path = trial_dir / "spec.json"
-    write_json_atomic(spec_path, {"trial_fn": trial_fn, "trial_dir": str(trial_dir.resolve()),
-                                  "memory_limit": memory_limit, "parent_pid": os.getpid(),
-                                  "sys_path": [p for p in sys.path if p], "config": config_to_dict(cfg)})
+    try:
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.json", "error.txt"):
+            (trial_dir / name).unlink(missing_ok=True)
+        write_json_atomic(spec_path, {"trial_fn": trial_fn, "trial_dir": str(trial_dir.resolve()),
+                                      "memory_limit": memory_limit, "parent_pid": os.getpid(),
+                                      "sys_path": [p for p in sys.path if p], "config": config_to_dict(cfg)})
+        out = open(trial_dir / "log.txt", "ab")
+    except OSError as e:
+        raise RunFolderError(f"trial folder {trial_dir}: cannot write ({e.strerror or e}); free disk space or fix "
+                             "the run folder's permissions, then rerun to resume") from None
     start = time.monotonic()
-    with open(trial_dir / "log.txt", "ab") as out:
+    with out:
         proc = subprocess.Popen([sys.executable, "-m", "distilbo.search._child", str(spec_path)], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -194,6 +229,9 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
         except KeyboardInterrupt:
             trial.set_user_attr("failure", INTERRUPTED)
             raise
+        except RunFolderError as e:  # no trial can run: stop the search (the trial is left FAIL with the reason)
+            trial.set_user_attr("failure", str(e))
+            raise
         except Exception as e:  # noqa: BLE001  (in-process trial, invalid sampled settings: a failed trial)
             reason = failure_reason(e)
         log.info("trial %d failed: %s", trial.number, reason)
@@ -224,10 +262,35 @@ def _counts(study: optuna.Study) -> tuple[int, int]:
     return done, len(trials) - done
 
 
+def surplus(study: optuna.Study, trial: Trial, *, budget: int) -> str | None:
+    """Why `trial`, just started, must not run (None when it may): the trials numbered before it that are done,
+    running or queued already fill the budget, or it is a second copy of the baseline.
+
+    Workers check `finished + running < budget` before they start a trial, but two of them can pass that check at
+    the same moment; trial numbers are unique and ordered, so this check after the start lets exactly one run."""
+    earlier = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
+                                                                   TrialState.WAITING)) if t.number < trial.number]
+    first_baseline = next((t.number for t in earlier if t.user_attrs.get("is_baseline")), None)
+    if trial.user_attrs.get("is_baseline") and first_baseline is not None:
+        return f"another worker queued the baseline first (trial {first_baseline})"
+    if len(earlier) >= budget:
+        return f"the budget of {budget} trials was already taken by other workers"
+    return None
+
+
 def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budget: int, grace_period: float,
          deadline: float | None = None, on_trial: Callable[[], None] | None = None, poll: float = 2.0) -> None:
     """Run trials until the study has `budget` finished ones (or time.time() passes `deadline`). Several
-    processes may run this on one storage; a trial is started only while finished + running < budget."""
+    processes may run this on one storage; a trial is started only while finished + running < budget, and a
+    trial two workers started at once beyond the budget is not run (state PRUNED, user attr `surplus`)."""
+
+    def guarded(trial: Trial) -> list[float]:
+        why = surplus(study, trial, budget=budget)
+        if why is not None:
+            trial.set_user_attr("surplus", why)
+            raise optuna.TrialPruned(why)
+        return objective(trial)
+
     while True:
         fail_stale_trials(study, grace_period=grace_period)
         done, running = _counts(study)
@@ -236,7 +299,7 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
         if done + running >= budget:  # the rest is being run by other workers; wait in case one fails
             time.sleep(poll)
             continue
-        study.optimize(objective, n_trials=1)
+        study.optimize(guarded, n_trials=1)
         prune_checkpoints(study)
         if on_trial is not None:
             on_trial()
@@ -277,6 +340,12 @@ def _worker_main(cfg: "Config", url: str, name: str, budget: int, deadline: floa
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = create_or_load_study(cfg, storage=url, study_name=name, seed=cfg.run.seed + index)
     objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
+    if index > 0:
+        # SQLite cannot hand a queued trial (the baseline) to exactly one of several processes that ask at once
+        # (no SELECT ... FOR UPDATE): both would run it. Worker 0 takes the queue; the others start after.
+        until = time.time() + 120
+        while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) and time.time() < until:
+            time.sleep(0.2)
     work(study, objective, budget=budget, grace_period=cfg.search.grace_period, deadline=deadline)
 
 
@@ -367,57 +436,99 @@ def run_search(cfg: "Config", *, n_trials: int | None = None, timeout: float | N
                workers: int | None = None, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
                estimate_fn: str | Callable | None = DEFAULT_ESTIMATE_FN, progress: bool = True,
                storage: str | None = None, study_name: str | None = None,
-               pessimistic: dict[str, float] | None = None) -> optuna.Study:
+               pessimistic: dict[str, float] | None = None, check_fn: str | Callable | None = "auto") -> optuna.Study:
     """Run (or resume) the study until it has `n_trials` finished trials (default `[search] n_trials`).
 
     `timeout` s (default `[search] timeout`): no new trial starts after it. `workers` (default `[search] workers`)
     > 1 starts that many local worker processes on the same storage (one GPU each when several are visible).
-    The baseline (config values of the searched parameters) is enqueued first when the study has none."""
+    The baseline (config values of the searched parameters) is enqueued first when the study has none.
+
+    Before the study is opened, bad input is a UserError and nothing is written to it: `check_fn(cfg)` (default
+    "auto": `distilbo.distill.trial:check_inputs` when `trial_fn` is the default trial, i.e. data files, teacher,
+    student init and tokenizers) and `check_run_folder` (a read-only or full run folder). A storage that fails
+    while the search runs (database full, server gone) is a UserError too."""
     s = cfg.search
     budget = s.n_trials if n_trials is None else n_trials
     timeout = s.timeout if timeout is None else timeout
     workers = s.workers if workers is None else workers
     url = storage or cfg.storage_url
     name = study_name or cfg.run.study
-    if budget < 1 or workers < 1:
-        from distilbo.errors import UserError
-
-        raise UserError(f"--trials {budget} / --workers {workers}: both must be >= 1")
+    if budget < 1:
+        raise UserError(f"--trials {budget}: the trial budget must be >= 1 (or set [search] n_trials)")
+    if workers < 1:
+        raise UserError(f"--workers {workers}: must be >= 1 (or set [search] workers)")
+    if check_fn == "auto":
+        check_fn = DEFAULT_CHECK_FN if trial_fn == DEFAULT_TRIAL_FN else None
+    if check_fn is not None:
+        (import_dotted(check_fn) if isinstance(check_fn, str) else check_fn)(cfg)
+    check_run_folder(cfg.run_dir)
     deadline = None if timeout is None else time.time() + timeout
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = create_or_load_study(cfg, storage=url, study_name=name)
-        ensure_baseline(study, cfg, budget=budget)
-        shown = _Progress(study, cfg, budget=budget, enabled=progress)
-        shown.update()
-        if workers == 1:
-            objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
-            work(study, objective, budget=budget, grace_period=s.grace_period, deadline=deadline,
-                 on_trial=shown.update)
-            return study
-        ctx = multiprocessing.get_context("spawn")
-        procs = [ctx.Process(target=_worker_main, name=f"distilbo-worker-{i}",
-                             args=(cfg, url, name, budget, deadline, trial_fn, estimate_fn, pessimistic, i, dev))
-                 for i, dev in enumerate(_devices(cfg, workers))]
-        try:
-            for p in procs:
-                p.start()
-            while any(p.is_alive() for p in procs):
-                for p in procs:
-                    p.join(timeout=1.0 / len(procs))
-                shown.update()
-        finally:
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-            for p in procs:
-                p.join()
-            fail_stale_trials(study, grace_period=s.grace_period)  # trials of workers that were stopped
-        for p in procs:
-            if p.exitcode:
-                log.warning("%s exited with code %s (see the log lines above)", p.name, p.exitcode)
-        shown.update()
-        return study
+        return _search(cfg, url=url, name=name, budget=budget, workers=workers, deadline=deadline, trial_fn=trial_fn,
+                       estimate_fn=estimate_fn, pessimistic=pessimistic, progress=progress)
+    except Exception as e:
+        cause = _storage_failure(e)
+        if cause is None:
+            raise
+        reason = _mask_in(mask_secrets(" ".join(str(getattr(cause, "orig", None) or cause).split())[:200]), url)
+        raise UserError(f"storage {mask_url(url)}: a write failed ({reason}); check free disk space, "
+                        "that the database is writable and its server is up, then rerun to resume") from None
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+def _storage_failure(e: BaseException) -> BaseException | None:
+    """The database error (SQLAlchemy OperationalError: disk full, read-only, server gone) behind `e`, or None.
+
+    Optuna wraps it in StorageInternalError, and when even marking the trial FAIL fails, in an AssertionError
+    raised while handling it; the chain of causes and contexts leads back to it."""
+    from sqlalchemy.exc import OperationalError
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OperationalError):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _search(cfg: "Config", *, url: str, name: str, budget: int, workers: int, deadline: float | None,
+            trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
+            progress: bool) -> optuna.Study:
+    s = cfg.search
+    study = create_or_load_study(cfg, storage=url, study_name=name)
+    ensure_baseline(study, cfg, budget=budget)
+    shown = _Progress(study, cfg, budget=budget, enabled=progress)
+    shown.update()
+    if workers == 1:
+        objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
+        work(study, objective, budget=budget, grace_period=s.grace_period, deadline=deadline,
+             on_trial=shown.update)
+        return study
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, name=f"distilbo-worker-{i}",
+                         args=(cfg, url, name, budget, deadline, trial_fn, estimate_fn, pessimistic, i, dev))
+             for i, dev in enumerate(_devices(cfg, workers))]
+    try:
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=1.0 / len(procs))
+            shown.update()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join()
+        fail_stale_trials(study, grace_period=s.grace_period)  # trials of workers that were stopped
+    for p in procs:
+        if p.exitcode:
+            log.warning("%s exited with code %s (see the log lines above)", p.name, p.exitcode)
+    shown.update()
+    return study
+

@@ -24,14 +24,17 @@ User attrs of every trial (also shown by optuna-dashboard):
     skipped      reason when the trial was not run because an estimate broke a constraint (infeasible)
     trial_dir    the trial folder
     worker       {"host", "pid", "pid_start"} of the process that ran it; `heartbeat` = last time.time() alive
+    surplus      why a trial two workers started at once beyond the budget was not run (state PRUNED)
 A trial left RUNNING by a dead worker is set to FAIL (`fail_stale_trials`) with `failure` = "worker died ...".
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+import random
 import re
 import socket
 import time
@@ -93,15 +96,27 @@ def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseS
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 60}}  # several local workers share the file
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(driver_url, engine_kwargs=kwargs, heartbeat_interval=s.heartbeat_interval,
-                                              grace_period=s.grace_period)
-    except Exception as e:  # noqa: BLE001  (driver missing, server down, bad URL: all the user's to fix)
-        reason = _mask_in(" ".join(str(e).split()), url)[:300]
-        raise UserError(f"storage {mask_url(url)}: cannot open ({type(e).__name__}: {reason}); check the URL, the "
-                        "server and that its driver is installed (pip install 'distilbo[postgres]')") from None
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(driver_url, engine_kwargs=kwargs,
+                                                  heartbeat_interval=s.heartbeat_interval, grace_period=s.grace_period)
+        except Exception as e:  # noqa: BLE001  (driver missing, server down, bad URL: all the user's to fix)
+            if attempt < 5 and _schema_race(e):  # workers starting at once on a fresh database all create the tables
+                time.sleep(0.2 + 0.3 * attempt * random.random())
+                continue
+            reason = _mask_in(" ".join(str(e).split()), url)[:300]
+            raise UserError(f"storage {mask_url(url)}: cannot open ({type(e).__name__}: {reason}); check the URL "
+                            "(sqlite:///PATH.db, postgresql://USER:PASSWORD@HOST/DB or a .log file), the server and "
+                            "that its driver is installed (pip install 'distilbo[postgres]')") from None
+    raise AssertionError("unreachable")
+
+
+def _schema_race(e: BaseException) -> bool:
+    """True when creating the storage's tables failed because another process created them at the same moment."""
+    text = f"{type(e).__name__} {e}".lower()
+    return any(h in text for h in ("already exists", "uniqueviolation", "duplicate key", "integrityerror"))
 
 
 def _has(module: str) -> bool:
@@ -151,10 +166,51 @@ class QmcThenGp(optuna.samplers.BaseSampler):
         self._gp.reseed_rng()
 
 
+class PerProcessSeed(optuna.samplers.BaseSampler):
+    """Delegates to `build(seed)`; rebuilt once with a seed mixed with the number of the first trial this process
+    runs when that is not trial 0.
+
+    One process on a fresh study is therefore exactly as reproducible as the plain sampler (its first trial is 0),
+    while several processes started with the same config on one study (hosts sharing a PostgreSQL database) do not
+    draw the same points: trial numbers are unique across workers, so their seeds differ."""
+
+    def __init__(self, build: Any, seed: int | None) -> None:
+        self._build, self._seed, self._first = build, seed, True
+        self._inner = build(seed)
+
+    def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
+        if self._first:
+            self._first = False
+            if trial.number and self._seed is not None:
+                digest = hashlib.sha256(f"{self._seed}:{trial.number}".encode()).digest()
+                self._inner = self._build(int.from_bytes(digest[:4], "little"))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):  # type: ignore[no-untyped-def]
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
 def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed`."""
-    s = cfg.search
+    """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed` (see
+    `PerProcessSeed` for several processes on one study)."""
     seed = cfg.run.seed if seed is None else seed
+    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s), seed)
+
+
+def _base_sampler(cfg: "Config", *, seed: int | None) -> optuna.samplers.BaseSampler:
+    s = cfg.search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if s.sampler == "gp":
@@ -428,10 +484,11 @@ def _read_curves(trial_dir: str | None) -> list[dict]:
 
 def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]:
     """One plain dict per trial, by number: {number, state, status, params, metrics, values, constraints, failure,
-    skipped, is_baseline, feasible, on_front, datetime_start, duration_s, trial_dir, curves}.
+    skipped, is_baseline, feasible, on_front, datetime_start, duration_s, trial_dir, curves, surplus}.
 
-    `status` is "ok", "failed", "skipped", "interrupted", "running" or "waiting"; a recorded failure has state
-    COMPLETE (pessimistic values) and `failure` set; an Optuna FAIL without a reason gets INTERRUPTED."""
+    `status` is "ok", "failed", "skipped", "interrupted", "running", "waiting" or "pruned" (a trial two workers
+    started at once beyond the budget, never run; `surplus` says why); a recorded failure has state COMPLETE
+    (pessimistic values) and `failure` set; an Optuna FAIL without a reason gets INTERRUPTED."""
     trials = study.get_trials(deepcopy=False)
     front = {t.number for t in study.best_trials} if any(t.state == TrialState.COMPLETE for t in trials) else set()
     out = []
@@ -453,6 +510,7 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
             "on_front": t.number in front and status == "ok",
             "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None, "duration_s": duration,
             "trial_dir": ua.get("trial_dir"), "curves": _read_curves(ua.get("trial_dir")) if curves else [],
+            "surplus": ua.get("surplus"),
         })
     return out
 
@@ -481,7 +539,8 @@ def status_table(recs: list[dict[str, Any]], *, width: int = 60) -> str:
         m = r["metrics"]
         num = m.get("num_parameters")
         settings = " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
-        note = r["failure"] or (f"skipped: {r['skipped']}" if r["skipped"] else "")
+        note = r["failure"] or (f"skipped: {r['skipped']}" if r["skipped"] else "") or (
+            f"not run: {r['surplus']}" if r.get("surplus") else "")
         flag = ("*" if r["is_baseline"] else "") + ("F" if r["on_front"] else "")
         ok = r["status"] == "ok"
         rows.append([f"{r['number']}{flag}", r["status"], _fmt(m.get("exact")) if ok else "",
