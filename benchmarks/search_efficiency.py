@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,8 @@ def save(path: Path, data: dict[str, Any]) -> None:
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+    lock_path = Path(tempfile.gettempdir()) / f"distilbo-bench-{zlib.crc32(str(path.resolve()).encode())}.lock"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for sampler, runs in load(path).get("runs", {}).items():
             for seed, run in runs.items():
