@@ -24,7 +24,7 @@ import torch
 
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
-from distilbo.errors import UserError
+from distilbo.errors import UserError, custom_code_refused
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -33,8 +33,10 @@ def load_tokenizer(location: str, *, trust_remote_code: bool = False) -> Any:
 
     _check_location(location, "tokenizer")
     try:
-        tok = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        with quiet_transformers():
+            tok = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001
+        _refuse_custom_code(location, e)
         raise UserError(f"{location}: could not load a tokenizer ({type(e).__name__}: {_first_line(e)}); "
                         "the folder needs tokenizer.json / vocab files") from None
     if not getattr(tok, "is_fast", False):
@@ -56,12 +58,19 @@ def load_qa_model(location: str, *, trust_remote_code: bool = False) -> Any:
             model, info = AutoModelForQuestionAnswering.from_pretrained(
                 location, use_safetensors=True, trust_remote_code=trust_remote_code, output_loading_info=True)
     except Exception as e:  # noqa: BLE001
+        _refuse_custom_code(location, e)
         raise UserError(f"{location}: could not load a question-answering model ({type(e).__name__}: "
                         f"{_first_line(e)}); pass a HF folder with config.json and model.safetensors") from None
     if any("qa_outputs" in k for k in info.get("missing_keys", [])):
         raise UserError(f"{location}: not a question-answering model (no qa_outputs weights); "
                         "fine-tune one first with `distilbo teacher`")
     return model.eval()
+
+
+def _refuse_custom_code(location: str, e: BaseException) -> None:
+    refused = custom_code_refused(location, e)
+    if refused is not None:
+        raise refused from None
 
 
 @contextlib.contextmanager

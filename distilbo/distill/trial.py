@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from distilbo.config import Config
-from distilbo.errors import UserError
+from distilbo.errors import UserError, custom_code_refused
 from distilbo.evaluate import load_qa_model, load_tokenizer, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ def student_spec(cfg: Config):
     try:
         init_config = AutoConfig.from_pretrained(init, trust_remote_code=cfg.run.trust_remote_code)
     except Exception as e:  # noqa: BLE001
+        refused = custom_code_refused(f"[models] student_init = {cfg.models.student_init!r}", e)
+        if refused is not None:
+            raise refused from None
         raise UserError(f"{cfg.source}: [models] student_init = {cfg.models.student_init!r}: could not read its config "
                         f"({type(e).__name__}); pass a HF model folder, package:NAME or a hub id") from None
     return spec_from_config(cfg, init_config), init_config

@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from distilbo.errors import UserError
+from distilbo.errors import UserError, custom_code_refused
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
@@ -297,7 +297,11 @@ def load_init(init: str, *, trust_remote_code: bool = False) -> tuple[Pretrained
     try:
         config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except Exception as e:  # noqa: BLE001
-        raise UserError(f"{folder}/config.json: cannot be read as a model config ({e})") from None
+        refused = custom_code_refused(str(folder), e)
+        if refused is not None:
+            raise refused from None
+        reason = " ".join(str(e).split())[:200]
+        raise UserError(f"{folder}/config.json: cannot be read as a model config ({reason})") from None
     init_shape(config)  # refuses model types other than BERT/DistilBERT
     single = folder / "model.safetensors"
     index = folder / "model.safetensors.index.json"
