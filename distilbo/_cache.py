@@ -75,7 +75,8 @@ def _load(entry: Path, *, mmap: bool, expect: Expect | None = None) -> dict[str,
             if list(arr.shape) != meta["shape"] or str(arr.dtype) != meta["dtype"]:
                 raise ValueError(f"{f.name}: shape or dtype mismatch")
             want = (expect or {}).get(name)
-            if want is not None and (len(want) != arr.ndim or any(w is not None and w != d for w, d in zip(want, arr.shape))):
+            if want is not None and (len(want) != arr.ndim
+                                     or any(w is not None and w != d for w, d in zip(want, arr.shape))):
                 raise ValueError(f"{f.name}: shape {tuple(arr.shape)}, expected {want}")
             arrays[name] = arr
         return arrays
