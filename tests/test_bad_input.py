@@ -147,7 +147,7 @@ CASES = [
     # storage URLs
     ("storage: unreachable postgres", "status --config {cfg} --storage postgresql://u:SECRET@127.0.0.1:1/x",
      ["storage postgresql://u:***@127.0.0.1:1/x: cannot open", "check the URL"], True),
-    ("storage: wrong scheme", "search --config {cfg} --storage foo://x",
+    ("storage: wrong scheme", "status --config {cfg} --storage foo://x",
      ["storage foo://x: cannot open", "check the URL (sqlite:///PATH.db"], True),
     ("storage: neither URL nor journal", "search --config {cfg} --storage {base}/study.txt",
      ["not a URL and not a journal file", "ending in .log"], False),

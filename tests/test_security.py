@@ -134,13 +134,15 @@ def test_search_refuses_a_teacher_with_custom_code_before_the_study(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- passwords
 def test_unreachable_storage_error_does_not_show_the_password(tmp_path):
-    config = tiny_config(tmp_path)
-    for url in ("postgresql://u:SECRET@127.0.0.1:1/x", "postgresql://u@127.0.0.1:1/x?password=SECRET&sslmode=disable"):
-        for command in ("status", "report", "export"):
-            extra = ["--trial", "0", "--out", str(tmp_path / "exp")] if command == "export" else []
-            r = cli(command, "--config", str(config), "--storage", url, *extra)
-            line = one_line_error(r)
-            assert "SECRET" not in r.stderr + r.stdout and "***" in line and "127.0.0.1:1" in line
+    config = tmp_path / "c.toml"
+    config.write_text(f'[run]\nout = "{tmp_path / "run"}"\n')
+    for command, url in (("status", "postgresql://u:SECRET@127.0.0.1:1/x"),
+                         ("report", "postgresql://u@127.0.0.1:1/x?password=SECRET&sslmode=disable"),
+                         ("export", "postgresql://u:SECRET@127.0.0.1:1/x")):
+        extra = ["--trial", "0", "--out", str(tmp_path / "exp")] if command == "export" else []
+        r = cli(command, "--config", str(config), "--storage", url, *extra)
+        line = one_line_error(r)
+        assert "SECRET" not in r.stderr + r.stdout and "***" in line and "127.0.0.1:1" in line
 
 
 @pytest.fixture
