@@ -254,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("distilbo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `distilbo status | head`: the reader left; nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as e:
         if e.filename is None and e.errno is None:
             raise

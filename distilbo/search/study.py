@@ -530,10 +530,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def status_table(recs: list[dict[str, Any]], *, width: int = 60) -> str:
-    """A text table for `distilbo status`: #, status, exact, f1, params, latency, the trial's params, reason.
-    `*` marks the baseline, `F` the Pareto front."""
-    head = ["#", "status", "exact", "f1", "params", "lat_ms", "settings", "failure / note"]
+def status_table(recs: list[dict[str, Any]], *, width: int = 60, metrics: tuple[str, ...] = ("exact", "f1")) -> str:
+    """A text table for `distilbo status`: #, status, `metrics` (the study's objectives first), params, latency,
+    the trial's params, reason. `*` marks the baseline, `F` the Pareto front."""
+    shown = tuple(m for m in metrics if m not in ("num_parameters", "latency_ms"))
+    head = ["#", "status", *shown, "params", "lat_ms", "settings", "failure / note"]
     rows = []
     for r in recs:
         m = r["metrics"]
@@ -543,8 +544,8 @@ def status_table(recs: list[dict[str, Any]], *, width: int = 60) -> str:
             f"not run: {r['surplus']}" if r.get("surplus") else "")
         flag = ("*" if r["is_baseline"] else "") + ("F" if r["on_front"] else "")
         ok = r["status"] == "ok"
-        rows.append([f"{r['number']}{flag}", r["status"], _fmt(m.get("exact")) if ok else "",
-                     _fmt(m.get("f1")) if ok else "", f"{num / 1e6:.2f}M" if _is_number(num) else "",
+        rows.append([f"{r['number']}{flag}", r["status"], *(_fmt(m.get(k)) if ok else "" for k in shown),
+                     f"{num / 1e6:.2f}M" if _is_number(num) else "",
                      _fmt(m.get("latency_ms")) if ok else "", settings[:width], note[:width]])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *rows]]
@@ -573,4 +574,6 @@ def load_study(cfg: "Config", *, storage: str | None = None, study_name: str | N
 
 def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> str:
     """`distilbo status`: the trials table of the config's study (UserError when there is none yet)."""
-    return status_table(records(load_study(cfg, storage=storage, study_name=study_name), curves=False))
+    objectives = tuple(o["metric"] for o in cfg.search.objectives)
+    metrics = tuple(dict.fromkeys(objectives + ("exact", "f1")))
+    return status_table(records(load_study(cfg, storage=storage, study_name=study_name), curves=False), metrics=metrics)
