@@ -518,6 +518,6 @@ run_search(cfg, n_trials={budget}, trial_fn="_fault_trials:marked", estimate_fn=
         assert (Path(t.user_attrs["trial_dir"]) / "started").is_file()
     assert sum(bool(t.user_attrs.get("is_baseline")) for t in done) == 1
     pids = {t.user_attrs["worker"]["pid"] for t in done}
-    assert len(pids) == 3, "every process ran trials"
+    assert len(pids) >= 2, "the processes shared the work"  # (a process that starts late may find none left)
     points = [tuple(sorted(t.params.items())) for t in done]
     assert len(set(points)) == budget, f"workers proposed the same points: {points}"

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import math
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -376,36 +373,14 @@ def test_two_local_workers_share_the_study(tmp_path):
 # ---------------------------------------------------------------------------------------------- PostgreSQL
 @pytest.fixture
 def postgres_url():
-    """A throwaway PostgreSQL server (initdb + pg_ctl, as user postgres when run as root) -> its URL."""
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    prefix: list[str] = []
-    base = Path(tempfile.mkdtemp(prefix="distilbo-pg-"))
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server")
-        shutil.chown(base, "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    password = "s3cret-pw"
-    (base / "pw").write_text(password)
-    if prefix:
-        shutil.chown(base / "pw", "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = base / "data"
+    """A throwaway PostgreSQL server (tests/_pg.py: Debian's /usr/lib/postgresql/*/bin too) -> its URL."""
+    from _pg import PostgresUnavailable, postgres_server
+
     try:
-        subprocess.run([*prefix, "initdb", "-D", str(data), "-U", "bob", f"--pwfile={base / 'pw'}", "-A",
-                        "scram-sha-256"], check=True, capture_output=True, timeout=60)
-        subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-o",
-                        f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True, timeout=60)
-        yield f"postgresql://bob:{password}@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(base, ignore_errors=True)
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as e:
+        pytest.skip(str(e))
 
 
 @pytest.mark.slow

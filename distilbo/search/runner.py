@@ -342,9 +342,12 @@ def _worker_main(cfg: "Config", url: str, name: str, budget: int, deadline: floa
     objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
     if index > 0:
         # SQLite cannot hand a queued trial (the baseline) to exactly one of several processes that ask at once
-        # (no SELECT ... FOR UPDATE): both would run it. Worker 0 takes the queue; the others start after.
-        until = time.time() + 120
-        while study.get_trials(deepcopy=False, states=(TrialState.WAITING,)) and time.time() < until:
+        # (no SELECT ... FOR UPDATE): both would run it. So worker i starts once i queued trials are taken.
+        def queued() -> int:
+            return len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+        target, until = max(0, queued() - index), time.time() + 120
+        while queued() > target and time.time() < until:
             time.sleep(0.2)
     work(study, objective, budget=budget, grace_period=cfg.search.grace_period, deadline=deadline)
 
