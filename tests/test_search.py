@@ -371,18 +371,6 @@ def test_two_local_workers_share_the_study(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
-@pytest.fixture
-def postgres_url():
-    """A throwaway PostgreSQL server (tests/_pg.py: Debian's /usr/lib/postgresql/*/bin too) -> its URL."""
-    from _pg import PostgresUnavailable, postgres_server
-
-    try:
-        with postgres_server() as url:
-            yield url
-    except PostgresUnavailable as e:
-        pytest.skip(str(e))
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_storage_with_two_workers(tmp_path, postgres_url, capsys):

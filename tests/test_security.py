@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import _search_trials as st
-from _pg import PASSWORD, PostgresUnavailable, postgres_server
+from _pg import PASSWORD
 from _tiny import tiny_bert, tiny_config
 from conftest import DEV_JSON
 from distilbo.errors import UserError
@@ -145,29 +145,20 @@ def test_unreachable_storage_error_does_not_show_the_password(tmp_path):
         assert "SECRET" not in r.stderr + r.stdout and "***" in line and "127.0.0.1:1" in line
 
 
-@pytest.fixture
-def pg_url():
-    try:
-        with postgres_server() as url:
-            yield url
-    except PostgresUnavailable as e:
-        pytest.skip(str(e))
-
-
 @pytest.mark.postgres
-def test_password_never_reaches_logs_status_or_the_report(tmp_path, pg_url, capsys):
+def test_password_never_reaches_logs_status_or_the_report(tmp_path, postgres_url, capsys):
     """A real study on a password-protected PostgreSQL server: the search's progress, `distilbo -v status`,
     `distilbo -v report` (stdout, stderr and every report file) and a wrong-password error never show it."""
     from distilbo.search import run_search
 
-    cfg = st.make_config(tmp_path / "run", storage=pg_url, sampler="random")
+    cfg = st.make_config(tmp_path / "run", storage=postgres_url, sampler="random")
     run_search(cfg, n_trials=3, trial_fn=st.smooth, estimate_fn=None, progress=True)
     progress = capsys.readouterr().err
     assert "bob:***@127.0.0.1" in progress and PASSWORD not in progress
     config = tmp_path / "c.toml"
     config.write_text(f'[run]\nout = "{tmp_path / "run"}"\n')
-    query_url = pg_url.replace(f"bob:{PASSWORD}@", "bob@") + f"?password={PASSWORD}"
-    for url in (pg_url, query_url):
+    query_url = postgres_url.replace(f"bob:{PASSWORD}@", "bob@") + f"?password={PASSWORD}"
+    for url in (postgres_url, query_url):
         status = cli("-v", "status", "--config", str(config), "--storage", url)
         assert status.returncode == 0 and "3 finished" in status.stdout, status.stderr[-2000:]
         assert PASSWORD not in status.stdout + status.stderr
@@ -180,7 +171,7 @@ def test_password_never_reaches_logs_status_or_the_report(tmp_path, pg_url, caps
         for f in files:
             assert PASSWORD.encode() not in f.read_bytes(), f.name
         assert "***" in (out / "report.html").read_text()  # the storage label is shown, masked
-    wrong = pg_url.replace(PASSWORD, "Wr0ng-pw-123")
+    wrong = postgres_url.replace(PASSWORD, "Wr0ng-pw-123")
     line = one_line_error(cli("status", "--config", str(config), "--storage", wrong))
     assert "Wr0ng-pw-123" not in line and PASSWORD not in line and "password authentication failed" in line
 
