@@ -32,7 +32,6 @@ from optuna.trial import TrialState
 
 import _fault_trials as ft
 import _search_trials as st
-
 from _tiny import tiny_bert, tiny_config, tokenizer
 from conftest import TRAIN_JSON
 from distilbo import _cache
