@@ -93,13 +93,18 @@ while True:  # alternately the full and a shorter version of one report; killed 
 """
 
 
-def fill_disk(cfg: Any, trial_dir: Path) -> dict[str, float]:
-    """`smooth`, after filling the disk under `trial_dir` to the last byte (`trial_dir/filler`)."""
-    with open(Path(trial_dir) / "filler", "wb") as f:
+def fill_to_the_last_byte(folder: Path) -> None:
+    """Write `folder/filler` until the filesystem refuses more."""
+    with open(Path(folder) / "filler", "wb") as f:
         try:
             while True:
                 f.write(bytes(1 << 16))
                 f.flush()
         except OSError:
             pass
+
+
+def fill_disk(cfg: Any, trial_dir: Path) -> dict[str, float]:
+    """`smooth`, after filling the disk under `trial_dir` to the last byte (`trial_dir/filler`)."""
+    fill_to_the_last_byte(trial_dir)
     return st.smooth(cfg, None)

@@ -350,13 +350,7 @@ def small_disk(path: Path, size: str = "4m"):
 
 
 def _fill(disk: Path) -> None:
-    with open(disk / "filler", "wb") as f:
-        try:
-            while True:
-                f.write(bytes(1 << 16))
-                f.flush()
-        except OSError:
-            pass
+    ft.fill_to_the_last_byte(disk)
     # whatever is left is smaller than a block
     with pytest.raises(OSError):
         with open(disk / "filler2", "wb") as g:
