@@ -64,6 +64,11 @@ class DataConfig:
     """Use only the first N training questions (quick runs)."""
     max_eval_samples: int | None = None
     """Use only the first N evaluation questions (quick runs)."""
+    transfer_file: str = ""
+    """Transfer set: SQuAD-format questions WITHOUT answers (no `answers` field), taught by the teacher's soft
+    targets only (no hard-label term). Shuffled into the training batches; an epoch covers both sets."""
+    max_transfer_samples: int | None = None
+    """Use only the first N transfer-set questions."""
     n_best_size: int = 20
     """Start and end candidates considered per window in postprocessing."""
     max_answer_length: int = 30
@@ -76,10 +81,14 @@ class DataConfig:
 class ModelsConfig:
     teacher: str = ""
     """The fine-tuned QA teacher: a HF model folder, `package:NAME`, or a hub id."""
-    student_init: str = ""
-    """Pretrained encoder the student is seeded from (DistilBERT, BERT or MiniLM): folder, `package:NAME` or hub id."""
-    student_architecture: str = "distilbert"
-    """`distilbert` (DistilBertForQuestionAnswering) or `bert` (BertForQuestionAnswering)."""
+    student_init: str = "teacher"
+    """What the student is seeded from: `teacher` (the fine-tuned teacher itself: layers, heads, FFN units and the
+    QA head, the DistilBERT recipe), or a pretrained encoder (DistilBERT, BERT or MiniLM; folder, `package:NAME`
+    or hub id) whose QA head then starts fresh."""
+    student_architecture: str = "auto"
+    """`auto` (the init's own family: BERT for a BERT/MiniLM init, copied exactly with its token types),
+    `distilbert` (DistilBertForQuestionAnswering; from a BERT init, token type 0 is folded into the positions)
+    or `bert` (BertForQuestionAnswering)."""
 
 
 @dataclass
@@ -106,6 +115,9 @@ class StudentConfig:
     """Seed that picks which heads, hidden units and FFN units are kept when the student is narrower."""
     selection: str = "seed"
     """Rule to keep heads/units: `seed` (random by selection_seed, as the reference) or `magnitude`."""
+    layer_selection: str = "even"
+    """Which init layers a shallower student copies: `even` (spread over the stack), `stride` (DistilBERT's every
+    other layer), `bottom` (the first n), `top` (the last n) or `ends` (first and last, the rest between)."""
 
 
 @dataclass
@@ -145,7 +157,12 @@ class TrainConfig:
     logging_steps: int = 20
     """Log the training loss every N optimizer steps."""
     eval_each_epoch: bool = True
-    """Score dev EM/F1 after every epoch (training curves); the last epoch is always scored."""
+    """Score dev EM/F1 after every epoch (training curves, `curves.jsonl`); the last epoch is always scored."""
+    eval_steps: int = 0
+    """Also score dev every N optimizer steps (curves within an epoch); 0 = per epoch only."""
+    precision: str = "auto"
+    """Training arithmetic: `auto` (bf16 autocast on CUDA with bf16 and on CPUs with AMX-BF16 or AVX512-BF16, fp16
+    on other CUDA, fp32 elsewhere), `bf16` or `fp32`. Dev scores and teacher logits are computed in fp32 on CPUs."""
     latency_batch_size: int = 1
     """Questions per batch when timing inference."""
     latency_repeats: int = 20
@@ -249,6 +266,12 @@ class Config:
         return f"sqlite:///{self.run_dir / 'study.db'}"
 
     @property
+    def student_init_path(self) -> str | None:
+        """Where the student is seeded from: the teacher's location when `student_init = "teacher"`."""
+        m = self.models
+        return self.path(m.teacher if m.student_init == "teacher" else m.student_init)
+
+    @property
     def alpha_squad(self) -> float:
         t = self.train
         return (1.0 - t.alpha_ce) if t.alpha_squad is None else t.alpha_squad
@@ -269,7 +292,8 @@ class Config:
         need(d.max_eval_samples is None or d.max_eval_samples > 0, "max_eval_samples", "must be > 0 (or unset)")
         need(d.n_best_size >= 1, "n_best_size", "must be >= 1")
         need(d.max_answer_length >= 1, "max_answer_length", "must be >= 1")
-        need(self.models.student_architecture in ("distilbert", "bert"), "student_architecture", "use 'distilbert' or 'bert'")
+        need(self.models.student_architecture in ("auto", "distilbert", "bert"), "student_architecture",
+             "use 'auto', 'distilbert' or 'bert'")
         need(st.n_layers is None or st.n_layers >= 1, "n_layers", "must be >= 1")
         need(st.n_heads is None or st.n_heads >= 1, "n_heads", "must be >= 1")
         need(st.dim is None or st.dim >= 1, "dim", "must be >= 1")
@@ -279,6 +303,11 @@ class Config:
         need(st.initializer_range >= 0, "initializer_range", "must be >= 0")
         need(st.activation in ("gelu", "relu"), "activation", "use 'gelu' or 'relu'")
         need(st.selection in ("seed", "magnitude"), "selection", "use 'seed' or 'magnitude'")
+        need(st.layer_selection in ("even", "stride", "bottom", "top", "ends"), "layer_selection",
+             "use even, stride, bottom, top or ends")
+        need(t.eval_steps >= 0, "eval_steps", "must be >= 0 (0 = per epoch only)")
+        need(t.precision in ("auto", "bf16", "fp32"), "precision", "use auto, bf16 or fp32")
+        need(d.max_transfer_samples is None or d.max_transfer_samples > 0, "max_transfer_samples", "must be > 0 (or unset)")
         need(t.learning_rate > 0, "learning_rate", "must be > 0")
         need(0 <= t.beta_1 < 1, "beta_1", "must be in [0, 1)")
         need(0 <= t.beta_2 < 1, "beta_2", "must be in [0, 1)")

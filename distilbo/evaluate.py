@@ -107,12 +107,38 @@ def uses_token_types(model: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- inference
-def autocast(device: torch.device):
-    """bf16 (or fp16) autocast on CUDA; a no-op on the CPU."""
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+def cpu_has_bf16() -> bool:
+    """True when this CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16 in /proc/cpuinfo's flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """Mixed precision for `precision` (`auto`, `bf16`, `fp32`): on CUDA, `auto` is bf16 (fp16 without bf16); on
+    the CPU, `auto` is fp32, so scores and cached teacher logits are the fp32 model's. Training resolves its own
+    `auto` with `train_precision` (bf16 on CPUs with bf16 hardware)."""
+    if device.type == "cuda" and precision != "fp32":
+        dtype = torch.bfloat16 if precision == "bf16" or torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
+    if device.type == "cpu" and precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
+
+
+def train_precision(precision: str, device: torch.device) -> str:
+    """The training precision `auto` resolves to: bf16 on CPUs with bf16 hardware, the CUDA default on GPUs."""
+    if precision != "auto":
+        return precision
+    if device.type == "cpu":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return "auto"
 
 
 def model_logits(model: Any, features: Features, *, batch_size: int = 64, device: torch.device | None = None,

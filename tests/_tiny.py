@@ -55,6 +55,7 @@ max_eval_samples = {eval_samples}
 [models]
 teacher = "{teacher}"
 student_init = "{init}"
+student_architecture = "distilbert"
 
 [student]
 n_layers = 2

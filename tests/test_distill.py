@@ -109,7 +109,7 @@ def test_teacher_in_the_loop_fallback_gives_the_same_soft_targets(tmp_path):
     from distilbo.models.student import build_student
 
     cfg = load_config(tiny_config(tmp_path), {"num_train_epochs": "1", "alpha_ce": "1.0", "dropout": "0",
-                                              "attention_dropout": "0", "qa_dropout": "0"})
+                                              "attention_dropout": "0", "qa_dropout": "0", "precision": "fp32"})
     teacher = load_qa_model(cfg.path(cfg.models.teacher))
     feats = build_features(load_examples(str(TRAIN_JSON), max_samples=16), tokenizer(), max_seq_length=96,
                            doc_stride=32, max_query_length=24)

@@ -122,8 +122,12 @@ def test_spec_from_config_fills_from_init():
     from transformers import BertConfig
 
     init = BertConfig(num_hidden_layers=6, hidden_size=384, intermediate_size=1536, num_attention_heads=12)
-    got = spec_from_config(Config(), init)
-    assert (got.n_layers, got.dim, got.hidden_dim, got.n_heads, got.architecture) == (3, 384, 1536, 12, "distilbert")
+    got = spec_from_config(Config(), init)  # architecture "auto": a BERT init gives a BERT student
+    assert (got.n_layers, got.dim, got.hidden_dim, got.n_heads, got.architecture) == (3, 384, 1536, 12, "bert")
+    got = spec_from_config(Config().with_overrides({"student_architecture": "distilbert"}), init)
+    assert got.architecture == "distilbert"
+    from transformers import DistilBertConfig
+    assert spec_from_config(Config(), DistilBertConfig(n_layers=2, dim=32, hidden_dim=64, n_heads=4)).architecture == "distilbert"
     cfg = Config().with_overrides({"n_layers": 5, "n_heads": 7, "dim": 192, "student_architecture": "bert",
                                    "selection": "magnitude", "activation": "relu"})
     got = spec_from_config(cfg, init)
@@ -170,21 +174,23 @@ def test_full_shape_distilbert_reproduces_distilbert_init(distil_qa):
         assert torch.equal(init(**x).start_logits, student(**x).start_logits)
 
 
-def test_distilbert_from_bert_equals_bert_without_token_types(bert_base):
-    """The renaming BERT -> DistilBERT is right: the student computes what the BERT init computes once the
-    init's token_type embeddings (which DistilBERT drops) are zeroed."""
+def test_distilbert_from_bert_folds_token_type_zero_into_positions(bert_base):
+    """The renaming BERT -> DistilBERT is right and token type 0 is folded into the positions: the student
+    computes what the BERT init computes on segment-A-only input (token_type_ids all 0), and differs from it
+    where the input has segment B (which DistilBERT cannot represent)."""
     from transformers import BertModel
 
     init = BertModel.from_pretrained(bert_base).eval()
-    with torch.no_grad():
-        init.embeddings.token_type_embeddings.weight.zero_()
     student, seeding = seed_student(spec(), str(bert_base))
     assert set(seeding["fresh_tensors"]) == {"qa_outputs.weight", "qa_outputs.bias"}  # BertModel has no QA head
     x = inputs()
     with torch.no_grad():
-        ref = init(**x).last_hidden_state
         got = student.distilbert(input_ids=x["input_ids"], attention_mask=x["attention_mask"]).last_hidden_state
+        ref = init(input_ids=x["input_ids"], attention_mask=x["attention_mask"],
+                   token_type_ids=torch.zeros_like(x["input_ids"])).last_hidden_state
+        with_b = init(**x).last_hidden_state
     assert torch.allclose(ref, got, atol=1e-5)
+    assert x["token_type_ids"].any() and not torch.allclose(with_b, got, atol=1e-3)
 
 
 def test_bert_from_distilbert_starts_as_the_init(distil_qa):
@@ -288,7 +294,8 @@ def test_narrower_student_slices_match_kept_indices(bert_qa, shape, selection):
             assert torch.equal(sd[f"distilbert.transformer.layer.{i}.{name}"], ref), (i, name)
     h = torch.tensor(hid)
     assert torch.equal(sd["distilbert.embeddings.word_embeddings.weight"], st["embeddings.word_embeddings.weight"][:, h])
-    assert torch.equal(sd["distilbert.embeddings.position_embeddings.weight"], st["embeddings.position_embeddings.weight"][:, h])
+    folded = st["embeddings.position_embeddings.weight"] + st["embeddings.token_type_embeddings.weight"][0][None, :]
+    assert torch.equal(sd["distilbert.embeddings.position_embeddings.weight"], folded[:, h])
     assert torch.equal(sd["distilbert.embeddings.LayerNorm.weight"], st["embeddings.LayerNorm.weight"][h])
     assert torch.equal(sd["distilbert.embeddings.LayerNorm.bias"], st["embeddings.LayerNorm.bias"][h])
     assert torch.equal(sd["qa_outputs.weight"], st["qa_outputs.weight"][:, h])

@@ -28,8 +28,11 @@ FEATURES_VERSION = 1  # bump when the feature layout or labelling changes
 
 # ----------------------------------------------------------------------------------------------- loading
 def load_examples(source: str, *, version_2_with_negative: bool = True, max_samples: int | None = None,
-                  split: str | None = None) -> list[Example]:
-    """Examples from an official JSON file, a saved `datasets` folder, or `hub:NAME[:SPLIT]`; validated."""
+                  split: str | None = None, labeled: bool = True) -> list[Example]:
+    """Examples from an official JSON file, a saved `datasets` folder, or `hub:NAME[:SPLIT]`; validated.
+
+    `labeled=False` reads a transfer set: questions whose `answers` (if any) are ignored, every example with
+    `answers=[]` and `is_impossible=False` (its features are taught by the teacher's soft targets only)."""
     if source.startswith("hub:"):
         name, _, hub_split = source[4:].partition(":")
         examples = _from_hf(name, split=hub_split or split or "validation", where=source)
@@ -38,10 +41,11 @@ def load_examples(source: str, *, version_2_with_negative: bool = True, max_samp
         if path.is_dir():
             examples = _from_hf(str(path), split=split, where=source, saved=True)
         elif path.is_file():
-            examples = parse_squad_json(_read_json(path), where=str(path), version_2_with_negative=version_2_with_negative)
+            examples = parse_squad_json(_read_json(path), where=str(path), version_2_with_negative=version_2_with_negative,
+                                        labeled=labeled)
         else:
             raise DataError(f"{source}: data file not found; pass an official SQuAD JSON file, a saved dataset folder or hub:NAME")
-    if not version_2_with_negative:
+    if labeled and not version_2_with_negative:
         bad = next((e for e in examples if not e.answers), None)
         if bad is not None:
             raise DataError(f"{source}: question {bad.id}: no answers, but SQuAD 1.1 mode (version_2_with_negative = false) "
@@ -64,8 +68,11 @@ def _read_json(path: Path) -> Any:
         raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno} ({e.msg}); fix the file") from None
 
 
-def parse_squad_json(doc: Any, *, where: str, version_2_with_negative: bool = True) -> list[Example]:
-    """Official SQuAD JSON (`{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}`) -> Examples."""
+def parse_squad_json(doc: Any, *, where: str, version_2_with_negative: bool = True,
+                     labeled: bool = True) -> list[Example]:
+    """Official SQuAD JSON (`{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}`) -> Examples.
+
+    `labeled=False`: a transfer set; answers are not read (see `load_examples`)."""
 
     def fail(place: str, msg: str) -> None:
         raise DataError(f"{where}: {place}: {msg}")
@@ -103,8 +110,14 @@ def parse_squad_json(doc: Any, *, where: str, version_2_with_negative: bool = Tr
                 question = qa.get("question")
                 if not isinstance(question, str) or not question.strip():
                     fail(qat, "missing field 'question' (a non-empty string)")
+                if not labeled:
+                    examples.append(Example(id=qid, title=str(title), context=context, question=question))
+                    continue
                 answers = qa.get("answers")
                 if not isinstance(answers, list):
+                    if not _any_answers_field(doc):
+                        fail(qat, "missing field 'answers', as in every question of the file: a transfer set without "
+                             "labels is not training data; give it as [data] transfer_file and a labeled file as train_file")
                     fail(qat, "missing field 'answers' (a list; [] for an unanswerable question)")
                 for k, ans in enumerate(answers):
                     if not isinstance(ans, dict) or not isinstance(ans.get("text"), str):
@@ -129,6 +142,11 @@ def parse_squad_json(doc: Any, *, where: str, version_2_with_negative: bool = Tr
     if not examples:
         fail("field 'data'", "holds no questions; pass a file with at least one question")
     return examples
+
+
+def _any_answers_field(doc: dict) -> bool:
+    return any("answers" in qa for a in doc["data"] if isinstance(a, dict) for p in a.get("paragraphs") or []
+               if isinstance(p, dict) for qa in p.get("qas") or [] if isinstance(qa, dict))
 
 
 def _from_hf(name: str, *, split: str | None, where: str, saved: bool = False) -> list[Example]:

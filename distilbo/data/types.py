@@ -51,5 +51,11 @@ class Features:
     def subset(self, idx: np.ndarray) -> "Features":
         return Features(*(getattr(self, f)[idx] for f in FEATURE_FIELDS))
 
+    def concat(self, other: "Features") -> "Features":
+        """These rows, then `other`'s (its example_index shifted past this set's examples); same L needed."""
+        shift = int(self.example_index.max()) + 1 if len(self) else 0
+        return Features(*(np.concatenate([getattr(self, f), getattr(other, f) + (shift if f == "example_index" else 0)])
+                          for f in FEATURE_FIELDS))
+
 
 FEATURE_FIELDS = ("input_ids", "token_type_ids", "lengths", "offsets", "example_index", "start_positions", "end_positions")

@@ -3,7 +3,8 @@
     loss = alpha_ce * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + alpha_squad * CE(student, labels)
 
 each term averaged over the start and end logits, as DistilBERT's `run_squad_w_distillation.py` does.
-Positions beyond a row's length (dynamic padding) are masked out of every softmax.
+Positions beyond a row's length (dynamic padding) are masked out of every softmax. Rows of a transfer set carry
+no label (`labeled` False): they get the soft term only, and the hard term averages over the labeled rows.
 
 Shape glossary:
     B  batch size
@@ -34,10 +35,18 @@ def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
 def distillation_loss(student_start: torch.Tensor, student_end: torch.Tensor, *, teacher_start: torch.Tensor | None,
                       teacher_end: torch.Tensor | None, start_positions: torch.Tensor, end_positions: torch.Tensor,
                       attention_mask: torch.Tensor | None, alpha_ce: float, alpha_squad: float,
-                      temperature: float) -> dict[str, torch.Tensor]:
-    """{"loss", "soft", "hard"}; the soft term is skipped (0) when there are no teacher logits or alpha_ce == 0."""
+                      temperature: float, labeled: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """{"loss", "soft", "hard"}; the soft term is skipped (0) when there are no teacher logits or alpha_ce == 0.
+
+    `labeled` (B,) bool: rows whose labels count (None = all); the hard term is 0 in a batch with none."""
     ss, se = mask_padding(student_start, attention_mask), mask_padding(student_end, attention_mask)
-    hard = (F.cross_entropy(ss, start_positions.long()) + F.cross_entropy(se, end_positions.long())) / 2
+    if labeled is None:
+        hard = (F.cross_entropy(ss, start_positions.long()) + F.cross_entropy(se, end_positions.long())) / 2
+    elif bool(labeled.any()):
+        hard = (F.cross_entropy(ss[labeled], start_positions[labeled].long())
+                + F.cross_entropy(se[labeled], end_positions[labeled].long())) / 2
+    else:
+        hard = torch.zeros((), device=ss.device)
     soft = torch.zeros((), device=ss.device)
     if teacher_start is not None and alpha_ce > 0:
         ts, te = mask_padding(teacher_start, attention_mask), mask_padding(teacher_end, attention_mask)

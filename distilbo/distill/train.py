@@ -5,7 +5,9 @@
 
 It is also the fine-tuning loop of `distilbo teacher` (no teacher logits, alpha_ce = 0 -> plain hard-label CE).
 When the teacher logits cannot be cached (student and teacher tokenize differently), pass `teacher_model` and the
-teacher runs in the loop on the same batch instead.
+teacher runs in the loop on the same batch instead. `labeled` (N,) bool marks the rows whose labels count: the
+rows of a transfer set (False) are shuffled into the same batches and get the soft loss only. The student's
+forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with bf16 hardware by default).
 
 Shape glossary:  N features;  L max_seq_length;  B batch rows;  S longest row of a batch
 """
@@ -24,7 +26,11 @@ from distilbo.config import Config
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Features
 from distilbo.distill.losses import distillation_loss
-from distilbo.evaluate import autocast, uses_token_types
+from distilbo.evaluate import autocast, train_precision, uses_token_types
+
+
+CURVE_METRICS = ("exact", "f1", "HasAns_exact", "NoAns_exact", "HasAns_forced_exact", "HasAns_forced_f1")
+"""Dev metrics recorded in the curves."""
 
 
 @dataclass
@@ -47,9 +53,11 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
             teacher_start: np.ndarray | None = None, teacher_end: np.ndarray | None = None,
-            teacher_model: Any = None, dev_eval: Callable[[Any], dict] | None = None,
+            teacher_model: Any = None, labeled: np.ndarray | None = None,
+            dev_eval: Callable[[Any], dict] | None = None,
             log: Callable[[dict], None] | None = None, progress: bool = True) -> TrainResult:
     t = cfg.train
+    precision = train_precision(t.precision, device)
     alpha_ce, alpha_squad, temperature = t.alpha_ce, cfg.alpha_squad, t.temperature
     rng = np.random.default_rng(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
@@ -75,6 +83,20 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
         bar = tqdm(total=total_micro, desc="train", unit="batch", leave=False, dynamic_ncols=True)
 
     curves: list[dict] = []
+
+    def score_dev() -> None:
+        """Dev scores into the curves; the evaluation's time is not training time."""
+        nonlocal t0
+        eval_start = time.perf_counter()
+        metrics = dev_eval(student)
+        student.train()
+        row = {"epoch": round(micro / n_batches, 4), "step": step,
+               **{k: metrics[k] for k in CURVE_METRICS if k in metrics}}
+        curves.append(row)
+        if log:
+            log(row)
+        t0 += time.perf_counter() - eval_start
+
     step = micro = seen = 0
     run_loss = run_soft = run_hard = 0.0
     run_n = 0
@@ -93,17 +115,18 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 ts = torch.from_numpy(np.asarray(teacher_start[idx, :s_width], dtype=np.float32)).to(device)
                 te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
             elif teacher_model is not None and alpha_ce > 0:
-                with torch.inference_mode(), autocast(device):
+                with torch.inference_mode(), autocast(device):  # as the cached logits: fp32 on the CPU
                     inputs = model_inputs(batch) if teacher_types else {k: v for k, v in model_inputs(batch).items() if k != "token_type_ids"}
                     out_t = teacher_model(**inputs)
                 ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
-            with autocast(device):
+            with autocast(device, precision):
                 inputs = model_inputs(batch) if student_types else {k: v for k, v in model_inputs(batch).items() if k != "token_type_ids"}
                 out = student(**inputs)
             losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
                                        start_positions=batch["start_positions"], end_positions=batch["end_positions"],
                                        attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
-                                       alpha_squad=alpha_squad, temperature=temperature)
+                                       alpha_squad=alpha_squad, temperature=temperature,
+                                       labeled=None if labeled is None else torch.from_numpy(labeled[idx]).to(device))
             (losses["loss"] / t.gradient_accumulation_steps).backward()
             micro += 1
             seen += len(idx)
@@ -128,20 +151,14 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                         log(row)
                     run_loss = run_soft = run_hard = 0.0
                     run_n = 0
+                if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
+                    score_dev()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(epoch=f"{micro / n_batches:.2f}/{t.num_train_epochs:g}", loss=f"{float(losses['loss']):.3f}")
         last = micro >= total_micro
         if dev_eval is not None and (last or t.eval_each_epoch):
-            eval_start = time.perf_counter()
-            metrics = dev_eval(student)
-            student.train()
-            row = {"epoch": round(micro / n_batches, 4), "step": step,
-                   **{k: metrics[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact", "HasAns_forced_exact") if k in metrics}}
-            curves.append(row)
-            if log:
-                log(row)
-            t0 += time.perf_counter() - eval_start  # evaluation time is not training time
+            score_dev()
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0

@@ -4,7 +4,7 @@
 
 writes into the trial folder:
     metrics.json        exact, f1, HasAns/NoAns, best_*, HasAns_forced_*, num_parameters, latency_ms, ...
-    curves.jsonl        training loss every logging_steps, dev EM/F1 each epoch
+    curves.jsonl        training loss every logging_steps; dev scores every eval_steps and each epoch
     predictions.json    dev answers (official format), na_probs.json
     trial_config.json   every flat setting the trial ran with
     model/              the student as a stock Hugging Face folder (safetensors + tokenizer)
@@ -33,7 +33,7 @@ def student_spec(cfg: Config):
 
     from distilbo.models.student import spec_from_config
 
-    init = cfg.path(cfg.models.student_init)
+    init = cfg.student_init_path
     try:
         init_config = AutoConfig.from_pretrained(init, trust_remote_code=cfg.run.trust_remote_code)
     except Exception as e:  # noqa: BLE001
@@ -73,7 +73,9 @@ def check_inputs(cfg: Config) -> None:
     for name, value in (("teacher", m.teacher), ("student_init", m.student_init)):
         if not value:
             raise UserError(f"{cfg.source}: [models] {name} is not set; give a model folder, package:NAME or hub id")
-    teacher_path, init_path = cfg.path(m.teacher), cfg.path(m.student_init)
+    if d.transfer_file:
+        load_examples(cfg.path(d.transfer_file), max_samples=d.max_transfer_samples, labeled=False)
+    teacher_path, init_path = cfg.path(m.teacher), cfg.student_init_path
 
     def named(name: str, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
@@ -102,6 +104,18 @@ def load_data(cfg: Config, tokenizer: Any):
     cache = cache_dir(cfg)
     return (train_ex, build_features(train_ex, tokenizer, cache_dir=cache, **lengths),
             dev_ex, build_features(dev_ex, tokenizer, cache_dir=cache, **lengths))
+
+
+def load_transfer(cfg: Config, tokenizer: Any):
+    """The transfer set's features (no labels), or None when `[data] transfer_file` is unset; cached."""
+    from distilbo.data.squad import build_features, load_examples
+
+    d = cfg.data
+    if not d.transfer_file:
+        return None
+    examples = load_examples(cfg.path(d.transfer_file), max_samples=d.max_transfer_samples, labeled=False)
+    return build_features(examples, tokenizer, cache_dir=cache_dir(cfg), max_seq_length=d.max_seq_length,
+                          doc_stride=d.doc_stride, max_query_length=d.max_query_length)
 
 
 def cache_dir(cfg: Config) -> Path:
@@ -136,7 +150,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     write_json_atomic(trial_dir / "trial_config.json", cfg.flat())
     set_threads(cfg.run.num_threads)
     device = select_device(cfg.run.device)
-    teacher_path, init_path = cfg.path(cfg.models.teacher), cfg.path(cfg.models.student_init)
+    teacher_path, init_path = cfg.path(cfg.models.teacher), cfg.student_init_path
     trust = cfg.run.trust_remote_code
 
     # data, tokenized with the student's tokenizer
@@ -145,17 +159,31 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
     train_ex, train_f, dev_ex, dev_f = load_data(cfg, student_tok)
 
+    # the transfer set (soft targets only) joins the training rows when there is a teacher to teach it
+    transfer_f = load_transfer(cfg, student_tok) if cfg.train.alpha_ce > 0 else None
+    labeled = None
+    if transfer_f is not None:
+        labeled = np.concatenate([np.ones(len(train_f), bool), np.zeros(len(transfer_f), bool)])
+
     # teacher logits: cached (fp16 memmap) when tokenization is identical, else the teacher runs in the loop
     ts = te = teacher_model = None
     if cfg.train.alpha_ce > 0:
         if same_tokens:
-            ts, te = teacher_logits(lambda: load_qa_model(teacher_path, trust_remote_code=trust), train_f,
-                                    teacher_key=model_fingerprint(teacher_path), cache_dir=cache_dir(cfg),
-                                    device=device, batch_size=cfg.train.eval_batch_size, progress=progress)
+            def cached(feats: Any) -> tuple[np.ndarray, np.ndarray]:
+                return teacher_logits(lambda: load_qa_model(teacher_path, trust_remote_code=trust), feats,
+                                      teacher_key=model_fingerprint(teacher_path), cache_dir=cache_dir(cfg),
+                                      device=device, batch_size=cfg.train.eval_batch_size, progress=progress)
+
+            ts, te = cached(train_f)
+            if transfer_f is not None:
+                xs, xe = cached(transfer_f)
+                ts, te = np.concatenate([ts, xs]), np.concatenate([te, xe])
         else:
             log.warning("student and teacher tokenizers differ (same vocabulary): running the teacher in the loop, "
                         "no logit cache")
             teacher_model = load_qa_model(teacher_path, trust_remote_code=trust)
+    if transfer_f is not None:
+        train_f = train_f.concat(transfer_f)
 
     # student
     spec, _ = student_spec(cfg)
@@ -163,9 +191,12 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     post = dict(version_2_with_negative=cfg.data.version_2_with_negative, n_best_size=cfg.data.n_best_size,
                 max_answer_length=cfg.data.max_answer_length,
                 null_score_diff_threshold=cfg.data.null_score_diff_threshold)
+    last_eval: list[Any] = []
 
     def dev_eval(model: Any) -> dict:
-        return evaluate_model(model, dev_ex, dev_f, batch_size=cfg.train.eval_batch_size, device=device, **post).metrics
+        last_eval[:] = [evaluate_model(model, dev_ex, dev_f, batch_size=cfg.train.eval_batch_size, device=device,
+                                       **post)]
+        return last_eval[0].metrics
 
     curves_path = trial_dir / "curves.jsonl"
     curves_path.write_text("")
@@ -176,17 +207,17 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
 
     with peak_memory(device) as mem:
         result = distill(student, train_f, cfg=cfg, device=device, teacher_start=ts, teacher_end=te,
-                         teacher_model=teacher_model, dev_eval=None, log=log_row, progress=progress)
-        final = evaluate_model(student, dev_ex, dev_f, batch_size=cfg.train.eval_batch_size, device=device, **post)
-    log_row({"epoch": cfg.train.num_train_epochs, "step": result.steps,
-             **{k: final.metrics[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact") if k in final.metrics}})
+                         teacher_model=teacher_model, labeled=labeled, dev_eval=dev_eval, log=log_row,
+                         progress=progress)
+    final = last_eval[0]  # distill scores the final model last
 
     lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
                      device=device)
     counts = model_num_parameters(student)
     metrics = {**final.metrics, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
-               "num_train_features": len(train_f), "n_heads_effective": spec.heads, "dim": spec.dim,
+               "num_train_features": len(train_f) - (0 if transfer_f is None else len(transfer_f)),
+               "num_transfer_features": 0 if transfer_f is None else len(transfer_f), "n_heads_effective": spec.heads, "dim": spec.dim,
                "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
@@ -210,13 +241,14 @@ def distill_command(*, config: str, out: str, overrides: dict[str, str] | None =
 
 
 def baseline_overrides(cfg: Config) -> dict[str, Any]:
-    """The reference baseline (DistilBERT recipe): half the init's layers, full width, reference defaults.
+    """The reference baseline (DistilBERT recipe): every other layer of the init (half its depth), full width,
+    reference defaults.
 
     The epoch count stays the config's (the reference used 3): it is a fidelity setting shared by every trial."""
     return {"n_layers": None, "n_heads": None, "dim": None, "hidden_dim": None, "alpha_ce": 0.5, "alpha_squad": None,
             "temperature": 1.0, "learning_rate": 5e-5, "adam_epsilon": 1e-8, "beta_1": 0.9, "beta_2": 0.999,
             "weight_decay": 0.0, "batch_size": 8, "warmup_steps": 0, "warmup_ratio": 0.0,
-            "dropout": 0.1, "attention_dropout": 0.1, "qa_dropout": 0.1}
+            "dropout": 0.1, "attention_dropout": 0.1, "qa_dropout": 0.1, "layer_selection": "stride"}
 
 
 def baseline_command(*, config: str, out: str, overrides: dict[str, str] | None = None, progress: bool = True) -> dict:

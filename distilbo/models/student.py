@@ -20,13 +20,18 @@ with only `pytorch_model.bin` is refused: pickle files can run code). The init m
 (`distilbert.` prefix or bare). BERT weights are renamed into the DistilBERT layout (word + position
 embeddings, embedding LayerNorm; per layer q/k/v/out_lin, sa_layer_norm, ffn.lin1/lin2, output_layer_norm).
 
-* Token types: a DistilBERT student has no token_type embeddings, so a BERT init's are dropped (the known
-  DistilBERT-from-BERT recipe; it changes what the BERT init computes). A BERT student keeps them; a BERT
-  student from a DistilBERT init gets all-zero token_type embeddings, so it starts computing exactly what the
-  init computes.
-* Layers: student layer i copies init layer `min(L0 - 1, floor(i * L0 / n + 1/2))` (L0 init layers, n student
-  layers): the identity at full depth, every other layer (0, 2, 4, ...) at half depth as DistilBERT did, evenly
-  spaced in general. A student DEEPER than the init repeats init layers in order (6 -> 8 uses 0,1,2,2,3,4,5,5:
+* Architecture: `auto` (the default) builds the init's own family, so a BERT/MiniLM init (the shipped teacher)
+  gives a `BertForQuestionAnswering` student that, at full shape, computes exactly what the init computes.
+* Token types: a BERT student keeps the init's token_type embeddings; a BERT student from a DistilBERT init gets
+  all-zero ones (a no-op). A DistilBERT student has no token_type embeddings at all, so from a BERT init the
+  token-type-0 row is folded into every position embedding. That is exact for segment A (the question) and
+  wrong by (row 1 - row 0) for segment B (the context), which DistilBERT cannot represent: measured on the
+  shared teacher at full shape, 200 dev questions, HasAns_forced_f1 58.2 folded (7.5 dropped) against the
+  teacher's 60.1 (benchmarks/README.md). Use the BERT architecture for BERT teachers unless you must ship
+  DistilBERT.
+* Layers: `layer_sources(L0, n, layer_selection)` names the init layer each student layer copies (`even`:
+  spread over the stack, `stride`: DistilBERT's every other layer, `bottom`, `top`, `ends`). The identity at
+  full depth. A student DEEPER than the init repeats init layers in order (6 -> 8 uses 0,1,2,2,3,4,5,5:
   progressive stacking) rather than adding random layers on top of a pretrained stack.
 * Width: when the student is narrower, a subset is kept, chosen by `selection`: "seed" = a random subset drawn
   from `torch.Generator().manual_seed(selection_seed)`, "magnitude" = the units whose attached weights have
@@ -81,6 +86,7 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURES = ("distilbert", "bert")
 SELECTIONS = ("seed", "magnitude")
+LAYER_RULES = ("even", "stride", "bottom", "top", "ends")
 
 
 # ---------------------------------------------------------------------------------------------- the spec
@@ -100,6 +106,8 @@ class StudentSpec:
     activation: str = "gelu"
     selection_seed: int = 42
     selection: str = "seed"
+    layer_selection: str = "even"
+    """Which init layers the student copies: see `layer_sources`."""
     architecture: str = "distilbert"
 
     def __post_init__(self) -> None:
@@ -111,6 +119,8 @@ class StudentSpec:
             raise UserError(f"student_architecture = {self.architecture!r}: use 'distilbert' or 'bert'")
         if self.selection not in SELECTIONS:
             raise UserError(f"selection = {self.selection!r}: use 'seed' or 'magnitude'")
+        if self.layer_selection not in LAYER_RULES:
+            raise UserError(f"layer_selection = {self.layer_selection!r}: use one of {', '.join(LAYER_RULES)}")
 
     @property
     def heads(self) -> int:
@@ -159,8 +169,17 @@ def spec_from_config(cfg: Config, init_config: PretrainedConfig) -> StudentSpec:
         activation=s.activation,
         selection_seed=s.selection_seed,
         selection=s.selection,
-        architecture=cfg.models.student_architecture,
+        layer_selection=s.layer_selection,
+        architecture=resolve_architecture(cfg.models.student_architecture, init_config),
     )
+
+
+def resolve_architecture(architecture: str, init_config: PretrainedConfig) -> str:
+    """`auto` -> the init's own family (`bert` for a BERT/MiniLM init, so it is copied exactly, token types
+    included; `distilbert` for a DistilBERT init); an explicit name is returned as is."""
+    if architecture != "auto":
+        return architecture
+    return "distilbert" if getattr(init_config, "model_type", None) == "distilbert" else "bert"
 
 
 # ---------------------------------------------------------------------------------------------- parameter counts
@@ -327,9 +346,30 @@ def load_init(init: str, *, trust_remote_code: bool = False) -> tuple[Pretrained
 
 
 # ---------------------------------------------------------------------------------------------- building
-def layer_sources(n_init: int, n_layers: int) -> list[int]:
-    """Init layer copied into each student layer: floor(i * n_init / n_layers + 1/2), capped at n_init - 1."""
-    return [min(n_init - 1, math.floor(i * n_init / n_layers + 0.5)) for i in range(n_layers)]
+def layer_sources(n_init: int, n_layers: int, rule: str = "even") -> list[int]:
+    """Init layer copied into each student layer, by `rule` (n student layers of L0 = n_init):
+
+    * `even`: floor(i * L0 / n + 1/2), capped at L0 - 1 -- spread over the whole stack, first layer included
+      (6 -> 3: 0, 2, 4; 6 -> 4: 0, 2, 3, 5; 6 -> 2: 0, 3);
+    * `stride`: floor(i * L0 / n) -- DistilBERT's "every other layer" in general (6 -> 4: 0, 1, 3, 4);
+    * `bottom`: the first n (0, 1, ..., n - 1);
+    * `top`: the last n (L0 - n, ..., L0 - 1): the layers nearest the QA head;
+    * `ends`: the first and the last, the rest evenly between (6 -> 3: 0, 2, 5; 6 -> 2: 0, 5; 6 -> 1: 5).
+    A student deeper than the init repeats init layers in order under every rule (progressive stacking:
+    6 -> 8 uses 0, 1, 2, 2, 3, 4, 5, 5)."""
+    if rule not in LAYER_RULES:
+        raise UserError(f"layer_selection = {rule!r}: use one of {', '.join(LAYER_RULES)}")
+    if n_layers >= n_init or rule == "even":
+        return [min(n_init - 1, math.floor(i * n_init / n_layers + 0.5)) for i in range(n_layers)]
+    if rule == "stride":
+        return [i * n_init // n_layers for i in range(n_layers)]
+    if rule == "bottom":
+        return list(range(n_layers))
+    if rule == "top":
+        return list(range(n_init - n_layers, n_init))
+    if n_layers == 1:  # ends
+        return [n_init - 1]
+    return [round(i * (n_init - 1) / (n_layers - 1)) for i in range(n_layers)]
 
 
 def _student_config(spec: StudentSpec, init_config: PretrainedConfig) -> PretrainedConfig:
@@ -402,7 +442,7 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
         model = cls(config)
     model.eval()
 
-    sources = layer_sources(L0, spec.n_layers)
+    sources = layer_sources(L0, spec.n_layers, spec.layer_selection)
     magnitude = spec.selection == "magnitude"
     gen = torch.Generator().manual_seed(spec.selection_seed)
 
@@ -472,7 +512,13 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
                     maps = None  # shapes disagree with the init config (should not happen): leave fresh
             elif name == "embeddings.token_type_embeddings.weight":
                 param.zero_()  # DistilBERT init -> BERT student: token types start as a no-op
-            n = _fill(param, src[src_name], maps) if maps is not None else 0
+            if (name == "embeddings.position_embeddings.weight" and spec.architecture == "distilbert"
+                    and "embeddings.token_type_embeddings.weight" in src and maps is not None):
+                # BERT init -> DistilBERT student: fold token type 0 into every position (see the module doc)
+                folded = src[src_name] + src["embeddings.token_type_embeddings.weight"][0][None, :]
+                n = _fill(param, folded, maps)
+            else:
+                n = _fill(param, src[src_name], maps) if maps is not None else 0
             copied += n
             fresh += param.numel() - n
             if n == 0:
