@@ -95,3 +95,68 @@ def write(tmp_path: Path, recs: list[dict] | None = None, name: str = EVIL_NAME)
                          constraints=CONSTRAINTS, scenarios=scen, importances=IMP,
                          importance_spread={"exact": {"n_layers": 0.01}}, storage_label='sqlite:///"><b>x</b>')
     return paths, scen
+
+
+# ---------------------------------------------------------------------------------------------- a realistic study
+# The same 14 trials as a real CPU study records them: the accuracy objective is HasAns_forced_f1 (a long name that
+# used to clip the legend), 18 searched parameters, ~40 metrics of which n_layers, dim, hidden_dim and batch_size
+# repeat parameters (the trial records the built student's shape), and curves.jsonl rows as distill/train.py writes
+# them: {"step", "epoch", "loss", "soft", "hard", "lr"} every 10 steps and dev rows {"epoch", "step", <metrics>}.
+ACC = "HasAns_forced_f1"
+REAL_OBJECTIVES = [{"metric": ACC, "direction": "maximize"}, {"metric": "num_parameters", "direction": "minimize"}]
+REAL_CONSTRAINTS = [{"metric": ACC, "min": 50.0}]
+REAL_PARAMS = ("adam_epsilon", "alpha_ce", "attention_dropout", "batch_size", "beta_1", "beta_2", "dim", "dropout",
+               "hidden_dim", "initializer_range", "learning_rate", "n_heads", "n_layers", "qa_dropout",
+               "selection_seed", "temperature", "warmup_steps", "weight_decay")
+SHAPE_METRICS = ("batch_size", "dim", "hidden_dim", "n_layers")  # recorded as metrics too
+
+
+def real_curves(final: float, steps: int = 200, eval_steps: int = 50) -> list[dict]:
+    rows = []
+    for s in range(10, steps + 1, 10):
+        soft, hard = 2.5 / (1 + s / 40), 4.0 / (1 + s / 60)
+        rows.append({"step": s, "epoch": round(s / steps, 4), "loss": 0.7 * soft + 0.3 * hard, "soft": soft,
+                     "hard": hard, "lr": 2e-4 * (1 - s / steps)})
+        if s % eval_steps == 0:
+            score = final - 12.0 * (1 - s / steps) ** 2
+            rows.append({"epoch": round(s / steps, 4), "step": s, "exact": score - 4, "f1": score - 1,
+                         "HasAns_exact": score - 6, "HasAns_forced_exact": score - 5, ACC: score})
+    return rows
+
+
+def real_records() -> list[dict]:
+    recs = records()
+    for r in recs:
+        n, m = r["number"], r["metrics"]
+        shape = {"batch_size": 8 + 4 * (n % 4), "dim": 384 - 48 * (n % 3), "hidden_dim": 1536 - 256 * (n % 4),
+                 "n_layers": 1 + n % 6}
+        r["params"] = {"adam_epsilon": 1e-8, "alpha_ce": 0.3 + 0.05 * n, "attention_dropout": 0.01 * n,
+                       "beta_1": 0.9, "beta_2": 0.98 + 0.001 * n, "dropout": 0.02 * n, "initializer_range": 0.02,
+                       "learning_rate": 3e-5 * (1 + n), "n_heads": 12, "qa_dropout": 0.1, "selection_seed": 40 + n,
+                       "temperature": 1.0 + 0.2 * n, "warmup_steps": 10 * n, "weight_decay": 0.01, **shape}
+        if "exact" in m:
+            acc = m.pop("exact")
+            m.pop("f1", None)
+            m.update({ACC: acc, "exact": acc - 4, "f1": acc - 1, "HasAns_exact": acc - 6, "HasAns_f1": acc - 2,
+                      "HasAns_forced_exact": acc - 5, "HasAns_total": 498, "NoAns_exact": 50.0, "NoAns_f1": 50.0,
+                      "NoAns_total": 518, "best_exact": 51.0, "best_exact_thresh": 0.0, "best_f1": 51.0,
+                      "best_f1_thresh": 0.0, "total": 1016, "batch_ms_max": 96.6, "batch_ms_median": 54.4,
+                      "batch_ms_min": 24.4, "device": "cpu", "eval_seconds": 65.0, "examples_per_second": 15.6,
+                      "n_heads_effective": 12, "num_non_embedding_parameters": int(m["num_parameters"] * 0.3),
+                      "num_train_features": 1362, "peak_memory_mb": 1766.3, "repeats": 20, "seq_length": 166,
+                      "teacher_logits_cached": True, "threads": 1, "train_features_per_second": 4.1,
+                      "train_seconds": 331.2, "train_steps": 200, "trial_seconds": 527.2, "warmup": 3, **shape})
+            if r["curves"]:
+                r["curves"] = real_curves(acc)
+    recs[9]["failure"] = "out of memory: DefaultCPUAllocator: not enough memory: you tried to allocate 1.2 GB"
+    recs[10]["failure"] = "timeout after 600 s"
+    return recs
+
+
+def write_real(tmp_path: Path, name: str = "cpu-squad2") -> dict[str, Path]:
+    """write_report of real_records() with the CPU study's objectives (y: HasAns_forced_f1) -> paths."""
+    recs = real_records()
+    scen = scenario_table(recs, metric=ACC, objectives=REAL_OBJECTIVES, constraints=REAL_CONSTRAINTS)
+    return write_report(recs, out_dir=tmp_path / "report", study_name=name, objectives=REAL_OBJECTIVES,
+                        constraints=REAL_CONSTRAINTS, scenarios=scen, importances=None, x_metric="num_parameters",
+                        y_metric=ACC)

@@ -14,8 +14,9 @@ import re
 import numpy as np
 import pytest
 
-from _report_records import (CONSTRAINTS, EVIL_FAIL, EVIL_METRIC, EVIL_NAME, EVIL_PARAM, FRONT, IMP, OBJECTIVES,
-                             evil_records, records, write)
+from _report_records import (ACC, CONSTRAINTS, EVIL_FAIL, EVIL_METRIC, EVIL_NAME, EVIL_PARAM, FRONT, IMP, OBJECTIVES,
+                             REAL_PARAMS, SHAPE_METRICS, evil_records, real_curves, real_records, records, write,
+                             write_real)
 from distilbo.report import html as report_html
 from distilbo.report.frontier import (SCENARIOS, hypervolume, hypervolume_2d, importance_sentence,
                                       objective_matrix, pareto_front, scenario_table)
@@ -305,6 +306,88 @@ def test_report_with_nothing_to_show(tmp_path):
         assert len(re.findall(r'class="pt failed"', page)) == len(recs)
         assert len(list(csv.DictReader(paths["csv"].open()))) == len(recs)
         assert json.loads(paths["json"].read_text())["front"] == []
+
+
+def _trial_data(page: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="trial-data">(.*?)</script>', page, re.S).group(1))
+
+
+def test_tooltip_data_lists_metrics_and_each_parameter_once(tmp_path):
+    page = write_real(tmp_path)["html"].read_text(encoding="utf-8")
+    data = _trial_data(page)
+    recs = real_records()
+    assert sorted(data, key=int) == [str(r["number"]) for r in recs]
+    for rec in recs:
+        tip = data[str(rec["number"])]
+        names = list(tip["metrics"]) + list(tip["params"])
+        assert len(names) == len(set(names)), rec["number"]  # each name once
+        assert tip["params"] == rec["params"] and sorted(tip["params"]) == sorted(REAL_PARAMS)
+        for shape in SHAPE_METRICS:  # recorded as metric and parameter: shown once, as the parameter
+            assert shape in tip["params"] and shape not in tip["metrics"]
+        for k, v in tip["metrics"].items():
+            assert rec["metrics"][k] == v
+        for k in (ACC, "num_parameters", "exact", "f1", "latency_ms", "peak_memory_mb"):
+            assert (k in tip["metrics"]) == (k in rec["metrics"])
+        assert list(tip["metrics"])[:2] == [k for k in (ACC, "num_parameters") if k in rec["metrics"]]
+        assert len(names) <= 32 and tip["n_metrics"] == len(rec["metrics"])  # compact; the table has all 40
+        assert tip["failure"] == rec["failure"]
+    assert len(recs[1]["metrics"]) >= 40  # the page really had that many to leave out
+
+
+def test_curves_section_has_loss_and_dev_objective_for_each_frontier_trial(tmp_path):
+    page = write_real(tmp_path)["html"].read_text(encoding="utf-8")
+    section = page[page.index('<div class="curves" id="curves">'):page.index("<h2>All trials</h2>")]
+    recs = {r["number"]: r for r in real_records()}
+    cards = re.findall(r'<section id="curves-trial-(\d+)" data-trial="\d+">(.*?)</section>', section, re.S)
+    assert sorted(int(n) for n, _ in cards) == FRONT  # frontier trials only, ordered by size
+    sizes = [recs[int(n)]["metrics"]["num_parameters"] for n, _ in cards]
+    assert sizes == sorted(sizes)
+    for n, card in cards:
+        rec = recs[int(n)]
+        rows = real_curves(rec["metrics"][ACC])
+        loss = re.search(r'<svg class="curve" data-kind="loss".*?<polyline class="cline loss" points="([^"]+)"',
+                         card, re.S).group(1)
+        pts = [tuple(map(float, p.split(","))) for p in loss.split()]
+        assert len(pts) == sum(1 for r in rows if "loss" in r) == 20
+        assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(pts, pts[1:]))  # later steps, lower loss (SVG y down)
+        dev = re.search(r'<svg class="curve" data-kind="dev".*?</svg>', card, re.S).group(0)
+        assert f"dev {ACC}" in dev and "dev exact" not in dev  # the report's accuracy objective
+        want = [f"step {r['step']}: {ACC} {r[ACC]:.4g}" for r in rows if ACC in r]
+        assert re.findall(r'<circle class="cpt"[^>]*><title>([^<]*)</title>', dev) == want and len(want) == 4
+        assert want[-1].endswith(f"{rec['metrics'][ACC]:.4g}")  # the last dev point is the trial's result
+        # the constraint line (>= 50) where it is near the scores: trial 4 crosses it, trial 12 stays far above
+        assert ('<line class="threshold"' in dev) == (n != "12"), n
+    # a frontier trial without a dev row of the objective says so instead of drawing an empty plot
+    recs2 = real_records()
+    recs2[2]["curves"] = [r for r in recs2[2]["curves"] if "loss" in r]
+    recs2[4]["curves"] = []
+    page2 = report_html.report_html(recs2, study_name="s", objectives=[{"metric": ACC, "direction": "maximize"},
+                                                                       {"metric": "num_parameters",
+                                                                        "direction": "minimize"}],
+                                    constraints=[{"metric": ACC, "min": 50.0}], scenarios=[], y_metric=ACC)
+    card2 = re.search(r'id="curves-trial-2".*?</section>', page2, re.S).group(0)
+    assert 'data-kind="loss"' in card2 and 'data-kind="dev"' not in card2 and f"no dev {ACC} recorded" in card2
+    assert "no training curve recorded" in re.search(r'id="curves-trial-4".*?</section>', page2, re.S).group(0)
+
+
+def test_legend_lists_only_drawn_kinds(tmp_path):
+    page = write_real(tmp_path)["html"].read_text(encoding="utf-8")
+    legend = re.search(r'<ul id="frontier-legend".*?</ul>', page, re.S).group(0)
+    items = dict(re.findall(r'<li class="lg-item" data-kind="(\w+)">.*?<span class="lg-text">(.*?)</span>', legend))
+    assert items == {"front": f"Pareto frontier ({len(FRONT)})", "feasible": "feasible, dominated (2)",
+                     "infeasible": f"below {ACC} ≥ 50 (1)", "baseline": "baseline (trial 0)",
+                     "failed": "failed (OOM/timeout/crash) (2)", "threshold": f"constraint {ACC} ≥ 50"}
+    svg = re.search(r'<svg id="frontier-plot".*?</svg>', page, re.S).group(0)
+    assert len(re.findall(r'class="pt failed"', svg)) == 2 and 'class="fail-lane"' in svg
+    # only the frontier and the baseline (dominated, but drawn as the star): no "feasible"/"failed" entries
+    only = [r for r in records() if r["number"] in FRONT or r["is_baseline"]]
+    page = report_html.report_html(only, study_name="s", objectives=OBJECTIVES, constraints=CONSTRAINTS, scenarios=[])
+    legend = re.search(r'<ul id="frontier-legend".*?</ul>', page, re.S).group(0)
+    assert re.findall(r'data-kind="(\w+)"', legend) == ["front", "baseline", "threshold"]
+    assert 'class="fail-lane"' not in page
+    # the plot scales with the page: a viewBox, no fixed pixel size
+    svg = re.search(r'<svg id="frontier-plot"[^>]*>', page).group(0)
+    assert "viewBox=" in svg and "width=" not in svg and "height=" not in svg
 
 
 def test_frontier_module_stays_pure():

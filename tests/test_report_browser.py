@@ -2,11 +2,13 @@
 
 Run: python -m pytest tests/test_report_browser.py -q -m browser
 Needs Debian's chromium at /usr/bin/chromium (`apt-get install -y chromium chromium-driver`); skipped without it.
-Leaves a screenshot in test-artifacts/report.png (gitignored) to look at.
+Leaves screenshots in test-artifacts/ (gitignored) to look at: report.png, and for the layout test at 800 and
+1400 px report-<width>.png (the whole page) and report-<width>-hover.png (the window with a point's tooltip).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from _report_records import EVIL_FAIL, EVIL_NAME, EVIL_PARAM, FRONT, evil_records, write
+from _report_records import (ACC, EVIL_FAIL, EVIL_NAME, EVIL_PARAM, FRONT, REAL_PARAMS, SHAPE_METRICS,
+                             evil_records, real_records, write, write_real)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -179,3 +182,109 @@ def test_hover_shows_tooltip_and_click_sorts(report, driver):
     driver.s("POST", f"/element/{header[ELEMENT]}/click")  # a second click reverses
     first = driver.js("return document.querySelector('#trials-table tbody tr').dataset.trial")
     assert first == "12"
+
+
+# ---------------------------------------------------------------------------------------------- layout at 800 / 1400 px
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory) -> Path:
+    """A report as the CPU study writes it: HasAns_forced_f1 against size, 18 parameters, ~40 metrics, curves."""
+    return write_real(tmp_path_factory.mktemp("browser-real"))["html"]
+
+
+LAYOUT_JS = r"""
+function box(e){ var r = e.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom, w: r.width}; }
+function inside(a, b){ return a.l >= b.l - 1 && a.r <= b.r + 1 && a.t >= b.t - 1 && a.b <= b.b + 1; }
+var body = document.body, cs = getComputedStyle(body);
+var content = body.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+var svg = document.getElementById('frontier-plot'), sb = box(svg);
+var legend = document.getElementById('frontier-legend'), lb = box(legend);
+var view = {l: 0, r: document.documentElement.clientWidth, t: -1e9, b: 1e9};
+var bad = [];
+Array.prototype.forEach.call(svg.querySelectorAll('text'), function(t){
+  if(!inside(box(t), sb)) bad.push('plot text: ' + t.textContent); });
+Array.prototype.forEach.call(legend.querySelectorAll('li'), function(li){
+  var tb = box(li.querySelector('.lg-text'));
+  if(!inside(tb, lb) || !inside(tb, view) || li.scrollWidth > li.clientWidth + 1) bad.push('legend: ' + li.textContent); });
+Array.prototype.forEach.call(document.querySelectorAll('svg.curve'), function(c){
+  var cb = box(c);
+  Array.prototype.forEach.call(c.querySelectorAll('text'), function(t){
+    if(!inside(box(t), cb)) bad.push('curve text: ' + t.textContent); }); });
+var sel = {front: 'circle.pt.front', feasible: 'circle.pt.feasible', infeasible: 'circle.pt.infeasible',
+           baseline: '.pt.baseline', failed: '.pt.failed', threshold: 'line.threshold'};
+var legendKinds = Array.prototype.map.call(legend.querySelectorAll('li'), function(li){
+  return [li.dataset.kind, li.textContent, svg.querySelectorAll(sel[li.dataset.kind]).length]; });
+return {content: content, plot: sb.w, bad: bad, legend: legendKinds,
+        hscroll: document.documentElement.scrollWidth > document.documentElement.clientWidth};
+"""
+
+TIP_JS = r"""
+var tip = document.getElementById('tip'), t = tip.getBoundingClientRect();
+var p = document.querySelector('#frontier-plot .pt[data-trial="' + arguments[0] + '"]').getBoundingClientRect();
+var names = Array.prototype.map.call(tip.querySelectorAll('td.k'), function(td){ return td.textContent; })
+  .filter(function(n){ return n; });
+return {display: tip.style.display, l: t.left, r: t.right, t: t.top, b: t.bottom, rows: tip.querySelectorAll('tr').length,
+        W: document.documentElement.clientWidth, H: document.documentElement.clientHeight,
+        cx: (p.left + p.right) / 2, cy: (p.top + p.bottom) / 2, names: names, text: tip.innerText};
+"""
+
+
+def _hover(driver, number: int) -> None:
+    point = driver.find(f'#frontier-plot .pt[data-trial="{number}"]')
+    driver.s("POST", "/actions", {"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                                               "actions": [{"type": "pointerMove", "duration": 0, "origin": point,
+                                                            "x": 0, "y": 0}]}]})
+
+
+@pytest.mark.parametrize("width", [800, 1100, 1400, 1600])
+def test_layout_fits_at_width(real_report, driver, tmp_path, width):
+    driver.s("POST", "/window/rect", {"width": width, "height": 900})
+    driver.s("POST", "/url", {"url": real_report.as_uri()})
+    assert driver.js("return document.body.dataset.ready") == "1"
+    assert driver.js("return window.innerWidth") == width
+    lay = driver.js(LAYOUT_JS)
+    assert lay["bad"] == [], lay["bad"]  # every plot, legend and curve label inside its box, nothing cut
+    assert not lay["hscroll"], "the page is wider than the window"
+    assert lay["plot"] >= 0.6 * lay["content"], lay  # the plot follows the page width
+    # one legend entry per kind of marker drawn, each with points (no "trial" entry without any)
+    kinds = {k: (text, n) for k, text, n in lay["legend"]}
+    assert set(kinds) == {"front", "feasible", "infeasible", "baseline", "failed", "threshold"}
+    assert all(n > 0 for _, n in kinds.values())
+    assert kinds["failed"][0] == "failed (OOM/timeout/crash) (2)"
+    assert kinds["front"][0] == f"Pareto frontier ({len(FRONT)})"
+    assert kinds["infeasible"][0] == f"below {ACC} ≥ 50 (1)"
+
+    recs = {r["number"]: r for r in real_records()}
+    drawn = [int(n) for n in driver.js("return Array.from(document.querySelectorAll('#frontier-plot .pt'))"
+                                       ".map(function(e){return e.dataset.trial})")]
+    assert sorted(drawn) == [n for n in range(14) if n != 11]  # all but the running trial, failures included
+    for n in drawn:
+        _hover(driver, n)
+        tip = driver.js(TIP_JS.replace("arguments[0]", json.dumps(str(n))))
+        where = f"trial {n} at {width}px: {tip}"
+        assert tip["display"] == "block", where
+        assert 0 <= tip["l"] and tip["r"] <= tip["W"] and 0 <= tip["t"] and tip["b"] <= tip["H"], where
+        assert not (tip["l"] <= tip["cx"] <= tip["r"] and tip["t"] <= tip["cy"] <= tip["b"]), where  # point visible
+        if n == 12 and tip["cx"] + 20 + (tip["r"] - tip["l"]) > tip["W"] - 8:  # no room right of the rightmost
+            assert tip["r"] < tip["cx"], where  # point: the tooltip flips to its left
+        if n == 9:  # the leftmost (a failure in the bottom lane): to its right, lifted to stay in the window
+            assert tip["l"] > tip["cx"], where
+        assert tip["rows"] <= 20, where  # a compact table, not 60 rows
+        names = tip["names"]
+        assert len(names) == len(set(names)), where  # each name once
+        assert set(REAL_PARAMS) <= set(names) and "num_parameters" in names, where
+        assert (ACC in names) == (ACC in recs[n]["metrics"]), where
+        assert f"trial {n}" in tip["text"]
+        if recs[n]["failure"]:
+            assert "failed: " + recs[n]["failure"][:40] in tip["text"]
+    assert set(SHAPE_METRICS) <= set(REAL_PARAMS)  # the duplicated names really were at risk
+
+    # screenshots: the window with the tooltip of the top-right point, then the whole page
+    ARTIFACTS.mkdir(exist_ok=True)
+    _hover(driver, 12)
+    hover = ARTIFACTS / f"report-{width}-hover.png"
+    hover.write_bytes(base64.b64decode(driver.s("GET", "/screenshot")))
+    page = ARTIFACTS / f"report-{width}.png"
+    page.unlink(missing_ok=True)
+    chromium(tmp_path, f"--window-size={width},3200", f"--screenshot={page}", real_report.as_uri())
+    for shot in (hover, page):
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

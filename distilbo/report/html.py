@@ -8,9 +8,14 @@
     paths["html"]  # runs/x/report/report.html: open it in any browser, offline
 
 Files written into `out_dir` (each atomically: a temporary file, then os.replace, so a kill never leaves half a file):
-    report.html   interactive frontier (inline SVG, hover a point for its params and metrics), scenario table,
-                  sortable table of every trial (click a header; `report.html#sort=exact:desc` opens sorted),
-                  training curves of the frontier trials, parameter importance with a plain sentence
+    report.html   interactive frontier (inline SVG scaled to the page width, 800-1600 px and beyond; its legend is
+                  HTML beside or below it and lists only the kinds of marker drawn; failed trials are red crosses in
+                  a lane along the bottom; hover or focus a point for a compact tooltip of its objective and main
+                  metrics and its searched parameters, each once, placed beside the point inside the window; click
+                  a point for its table row), scenario table, sortable table of every trial (click a header;
+                  `report.html#sort=exact:desc` opens sorted), training curves of the frontier trials (loss by
+                  step and the dev score of the plotted accuracy metric by step, from curves.jsonl), parameter
+                  importance with a plain sentence
     frontier.png  the same frontier as a static image (matplotlib, Agg)
     trials.csv    one row per trial: number, state, failure, is_baseline, feasible, on_front, params, metrics
                   (feasible = finished without failure and within the constraints)
@@ -215,11 +220,11 @@ def frontier_png(records: Sequence[Record], *, objectives, constraints, study_na
     thr = _threshold(constraints, y_metric)
     pale = [r for r in groups["infeasible"] if not r.get("is_baseline")]
     if pale:
-        label = f"infeasible (below {y_metric} {thr:g})" if thr is not None else "infeasible"
+        label = f"below {y_metric} ≥ {thr:g}" if thr is not None else "infeasible"
         ax.scatter(*xy(pale), s=28, color=PALE_COLOR, alpha=0.7, label=label, zorder=2)
     others = [r for r in groups["feasible"] if not r.get("is_baseline")]
     if others:
-        ax.scatter(*xy(others), s=30, color=POINT_COLOR, alpha=0.8, label="trial", zorder=3)
+        ax.scatter(*xy(others), s=30, color=POINT_COLOR, alpha=0.8, label="dominated", zorder=3)
     steps = _step_points(groups["front"], x_metric, y_metric)
     if steps:
         ax.step([x / 1e6 for x, _ in steps], [y for _, y in steps], where="post", color=FRONT_COLOR,
@@ -242,7 +247,7 @@ def frontier_png(records: Sequence[Record], *, objectives, constraints, study_na
     if failed:
         ax.scatter([metric_value(r, x_metric) / 1e6 for r in failed], [0.03] * len(failed), marker="x", s=40,
                    color=FAIL_COLOR, transform=ax.get_xaxis_transform(), clip_on=False,
-                   label=f"failed ({len(groups['failed'])})", zorder=5)
+                   label=f"failed (OOM/timeout/crash) ({len(failed)})", zorder=5)
     all_x = [metric_value(r, x_metric) / 1e6 for r in groups["front"] + groups["feasible"] + groups["infeasible"]
              + failed]
     if all_x:  # failures sit on an axis-blended transform, which autoscaling ignores
@@ -263,9 +268,58 @@ def frontier_png(records: Sequence[Record], *, objectives, constraints, study_na
 
 
 # ---------------------------------------------------------------------------------------------- SVG frontier
+# The plot is drawn in a fixed coordinate system (viewBox PLOT_W x PLOT_H) and scaled by the browser to the width of
+# its box (CSS: width 100%, height auto), so it follows the page width from a phone to a wide monitor. Its legend
+# is HTML next to it (beside when there is room, below when not): text wraps there and is never clipped.
+PLOT_W, PLOT_H = 900, 430
+
+
+def _legend_symbol(kind: str) -> str:
+    """A small inline SVG drawn like the plot's marker of `kind`."""
+    body = {
+        "front": '<line class="step" x1="0" x2="18" y1="7" y2="7"/><circle class="lg front" cx="9" cy="7" r="5"/>',
+        "feasible": '<circle class="lg feasible" cx="9" cy="7" r="4.5"/>',
+        "infeasible": '<circle class="lg infeasible" cx="9" cy="7" r="4.5"/>',
+        "baseline": '<polygon class="lg baseline" points="9,0 10.9,4.4 15.7,4.8 12,8 13.1,12.7 9,10.2 4.9,12.7 6,8 '
+                    '2.3,4.8 7.1,4.4"/>',
+        "failed": '<path class="lg failed" d="M4,2L14,12M4,12L14,2"/>',
+        "threshold": '<line class="threshold" x1="0" x2="18" y1="7" y2="7"/>',
+    }[kind]
+    return f'<svg class="lg-sym" width="18" height="14" viewBox="0 0 18 14" aria-hidden="true">{body}</svg>'
+
+
+def _legend_html(groups: dict[str, list], records: Sequence[Record], *, thr: float | None, x_metric: str,
+                 y_metric: str) -> str:
+    """One entry per kind of marker actually drawn (none for an empty kind), with its count."""
+    def n_plain(cls: str) -> int:
+        return sum(1 for r in groups[cls] if not r.get("is_baseline"))
+
+    failed_all = len(groups["failed"])
+    failed_drawn = sum(1 for r in groups["failed"] if metric_value(r, x_metric) is not None)
+    base = next((r for r in groups["front"] + groups["feasible"] + groups["infeasible"] if r.get("is_baseline")), None)
+    items = []
+    if n_plain("front"):
+        items.append(("front", f"Pareto frontier ({n_plain('front')})"))
+    if n_plain("feasible"):
+        items.append(("feasible", f"feasible, dominated ({n_plain('feasible')})"))
+    if n_plain("infeasible"):
+        what = f"below {y_metric} ≥ {thr:g}" if thr is not None else "outside the constraints"
+        items.append(("infeasible", f"{what} ({n_plain('infeasible')})"))
+    if base is not None:
+        items.append(("baseline", f"baseline (trial {base.get('number')})"))
+    if failed_drawn:
+        extra = f"; {failed_all - failed_drawn} without {x_metric} not drawn" if failed_all > failed_drawn else ""
+        items.append(("failed", f"failed (OOM/timeout/crash) ({failed_drawn}{extra})"))
+    if thr is not None and groups["front"] + groups["feasible"] + groups["infeasible"]:  # the line is drawn
+        items.append(("threshold", f"constraint {y_metric} ≥ {thr:g}"))
+    lis = "".join(f'<li class="lg-item" data-kind="{k}">{_legend_symbol(k)}<span class="lg-text">{_e(t)}</span></li>'
+                  for k, t in items)
+    return f'<ul id="frontier-legend" aria-label="legend">{lis}</ul>' if items else ""
+
+
 def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constraints, x_metric: str,
                   y_metric: str) -> str:
-    W, H, L, R, T, B = 780, 440, 64, 170, 16, 52
+    W, H, L, R, T, B = PLOT_W, PLOT_H, 62, 14, 14, 50
     plotted = groups["front"] + groups["feasible"] + groups["infeasible"]
     failed = [r for r in groups["failed"] if metric_value(r, x_metric) is not None]
     xs = [metric_value(r, x_metric) / 1e6 for r in plotted + failed]
@@ -274,35 +328,46 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
     if thr is not None and ys:
         ys = ys + [thr]
     if not xs:
-        return ('<svg id="frontier-plot" width="780" height="80" role="img" aria-label="no trials to plot">'
-                '<text x="20" y="45">No finished trial has both metrics yet.</text></svg>')
+        return (f'<svg id="frontier-plot" class="plot" viewBox="0 0 {W} 60" role="img" '
+                f'aria-label="no trials to plot"><text x="20" y="36">No finished trial has both metrics yet.'
+                f'</text></svg>')
     x0, x1 = min(xs), max(xs)
     y0, y1 = (min(ys), max(ys)) if ys else (0.0, 1.0)
-    px, py = (x1 - x0) * 0.06 or 1.0, (y1 - y0) * 0.08 or 1.0
+    px, py = (x1 - x0) * 0.05 or 1.0, (y1 - y0) * 0.08 or 1.0
     x0, x1, y0, y1 = x0 - px, x1 + px, y0 - py, y1 + py
+    lane = 28 if failed else 0  # failed trials get their own tinted lane at the bottom, below every score
     pw, ph = W - L - R, H - T - B
+    dh = ph - lane  # the data region above the lane
 
     def sx(v: float) -> float:
         return L + (v - x0) / (x1 - x0) * pw
 
     def sy(v: float) -> float:
-        return T + (1 - (v - y0) / (y1 - y0)) * ph
+        return T + (1 - (v - y0) / (y1 - y0)) * dh
 
-    out = [f'<svg id="frontier-plot" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
-           f'aria-label="{_e(y_metric)} versus {_e(x_metric)} for every trial">']
-    for t in _nice_ticks(x0, x1):
+    out = [f'<svg id="frontier-plot" class="plot" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" '
+           f'role="img" aria-label="{_e(y_metric)} versus {_e(x_metric)} for every trial">']
+    for t in _nice_ticks(x0, x1, 8):
         out.append(f'<line class="grid" x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{T}" y2="{T + ph}"/>'
-                   f'<text class="tick" x="{sx(t):.1f}" y="{T + ph + 16}" text-anchor="middle">{t:g}</text>')
-    for t in _nice_ticks(y0, y1):
+                   f'<text class="tick" x="{sx(t):.1f}" y="{T + ph + 17}" text-anchor="middle">{t:g}</text>')
+    for t in _nice_ticks(y0, y1, 6) if ys else []:
         out.append(f'<line class="grid" x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>'
-                   f'<text class="tick" x="{L - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+                   f'<text class="tick" x="{L - 7}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    if not ys:
+        out.append(f'<text class="axis" x="{L + pw / 2}" y="{T + dh / 2:.1f}" text-anchor="middle">'
+                   f'No finished trial has both metrics yet; only failures to show.</text>')
+    if lane:
+        out.append(f'<rect class="fail-lane" x="{L}" y="{T + dh}" width="{pw}" height="{lane}"/>'
+                   f'<text class="fail-label" x="{L - 7}" y="{T + dh + lane / 2 + 4:.1f}" text-anchor="end">'
+                   f'failed</text>')
     out.append(f'<rect class="frame" x="{L}" y="{T}" width="{pw}" height="{ph}"/>')
-    out.append(f'<text class="axis" x="{L + pw / 2}" y="{H - 10}" text-anchor="middle">{_e(x_metric)} (millions)</text>')
-    out.append(f'<text class="axis" transform="translate(16 {T + ph / 2}) rotate(-90)" text-anchor="middle">'
+    out.append(f'<text class="axis" x="{L + pw / 2}" y="{H - 10}" text-anchor="middle">{_e(x_metric)} (millions)'
+               f'</text>')
+    out.append(f'<text class="axis" transform="translate(16 {T + dh / 2:.1f}) rotate(-90)" text-anchor="middle">'
                f'{_e(y_metric)}</text>')
-    if thr is not None:
+    if thr is not None and ys:
         out.append(f'<line class="threshold" x1="{L}" x2="{L + pw}" y1="{sy(thr):.1f}" y2="{sy(thr):.1f}"/>'
-                   f'<text class="thr-label" x="{L + pw - 4}" y="{sy(thr) - 4:.1f}" text-anchor="end">'
+                   f'<text class="thr-label" x="{L + pw - 5}" y="{sy(thr) - 5:.1f}" text-anchor="end">'
                    f'{_e(y_metric)} ≥ {thr:g}</text>')
     steps = _step_points(groups["front"], x_metric, y_metric)
     if steps:
@@ -316,97 +381,108 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
         n = _e(r.get("number"))
         tip = f"<title>{_e(_describe(r, x_metric, y_metric))}</title>"
         if r.get("is_baseline"):
-            pts = " ".join(f"{x + (9 if k % 2 == 0 else 4) * math.sin(k * math.pi / 5):.1f},"
-                           f"{y - (9 if k % 2 == 0 else 4) * math.cos(k * math.pi / 5):.1f}" for k in range(10))
+            pts = " ".join(f"{x + (10 if k % 2 == 0 else 4.5) * math.sin(k * math.pi / 5):.1f},"
+                           f"{y - (10 if k % 2 == 0 else 4.5) * math.cos(k * math.pi / 5):.1f}" for k in range(10))
+            right = x > L + pw * 0.85  # near the right edge: label on the left, so it stays inside the plot
+            lx, anchor = (x - 13, "end") if right else (x + 13, "start")
+            ly = max(y - 9, T + 12)
             return (f'<polygon class="pt baseline" data-trial="{n}" tabindex="0" points="{pts}">{tip}</polygon>'
-                    f'<text class="base-label" x="{x + 11:.1f}" y="{y - 8:.1f}">baseline</text>')
+                    f'<text class="base-label" x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}">baseline</text>')
         return (f'<circle class="pt {cls}" data-trial="{n}" tabindex="0" cx="{x:.1f}" cy="{y:.1f}" '
                 f'r="{radius}">{tip}</circle>')
 
-    for cls, rad in (("infeasible", 4), ("feasible", 4.5), ("front", 6)):
+    for cls, rad in (("infeasible", 4.5), ("feasible", 5), ("front", 6.5)):
         out.extend(point(r, cls, rad) for r in groups[cls])
     for r in failed:
-        x, y = sx(metric_value(r, x_metric) / 1e6), T + ph - 7
+        x, y = sx(metric_value(r, x_metric) / 1e6), T + dh + lane / 2
         out.append(f'<path class="pt failed" data-trial="{_e(r.get("number"))}" tabindex="0" '
-                   f'd="M{x - 5:.1f},{y - 5:.1f}L{x + 5:.1f},{y + 5:.1f}M{x - 5:.1f},{y + 5:.1f}L{x + 5:.1f},{y - 5:.1f}">'
+                   f'd="M{x - 6:.1f},{y - 6:.1f}L{x + 6:.1f},{y + 6:.1f}M{x - 6:.1f},{y + 6:.1f}L{x + 6:.1f},{y - 6:.1f}">'
                    f'<title>{_e(_describe(r, x_metric, y_metric))}</title></path>')
-    # legend
-    lx, ly = L + pw + 14, T + 10
-    items = [("front", "Pareto frontier"), ("feasible", "trial"),
-             ("infeasible", f"below {y_metric} {thr:g}" if thr is not None else "infeasible"),
-             ("baseline", "baseline"), ("failed", f"failed ({len(groups['failed'])})")]
-    for i, (cls, label) in enumerate(items):
-        y = ly + i * 20
-        if cls == "baseline":
-            sym = f'<text class="lg-star" x="{lx - 1}" y="{y + 5}">★</text>'
-        elif cls == "failed":
-            sym = f'<text class="lg-x" x="{lx - 1}" y="{y + 5}">✕</text>'
-        else:
-            sym = f'<circle class="pt {cls} lg" cx="{lx + 5}" cy="{y}" r="5"/>'
-        out.append(f'{sym}<text class="legend" x="{lx + 16}" y="{y + 4}">{_e(label)}</text>')
     out.append("</svg>")
     return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------- curves
-def _curve_svg(series: dict[str, list[tuple[float, float]]], *, xlabel: str, title: str) -> str:
-    W, H, L, R, T, B = 260, 150, 42, 10, 20, 28
-    pts = [p for s in series.values() for p in s]
-    if not pts:
+CURVE_W, CURVE_H = 320, 180
+
+
+def _curve_svg(series: list[tuple[float, float]], *, kind: str, xlabel: str, ylabel: str, title: str,
+               x_range: tuple[float, float] | None = None, thr: float | None = None) -> str:
+    """A small line plot (kind "loss": a line; kind "dev": points joined by a line, each with a <title>)."""
+    if not series:
         return ""
+    W, H, L, R, T, B = CURVE_W, CURVE_H, 46, 10, 24, 34
+    pts = sorted(series)
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1 = min(xs), max(xs)
+    x0, x1 = x_range if x_range else (min(xs), max(xs))
+    x0, x1 = min(x0, min(xs)), max(x1, max(xs))
     y0, y1 = min(ys), max(ys)
+    if thr is not None and y0 - (y1 - y0) <= thr <= y1 + (y1 - y0):  # show the constraint when it is near
+        y0, y1 = min(y0, thr), max(y1, thr)
     if x1 == x0:
         x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 == y0:
-        y0, y1 = y0 - 0.5, y1 + 0.5
+    pad = (y1 - y0) * 0.08 or 0.5
+    y0, y1 = y0 - pad, y1 + pad
     pw, ph = W - L - R, H - T - B
-    colors = ["#1f5fbf", "#dd8452", "#55a868", "#c44e52"]
-    out = [f'<svg class="curve" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{_e(title)}">',
-           f'<text class="ctitle" x="{L}" y="13">{_e(title)}</text>',
-           f'<rect class="frame" x="{L}" y="{T}" width="{pw}" height="{ph}"/>',
-           f'<text class="tick" x="{L - 4}" y="{T + 8}" text-anchor="end">{_fmt(y1)}</text>',
-           f'<text class="tick" x="{L - 4}" y="{T + ph}" text-anchor="end">{_fmt(y0)}</text>',
-           f'<text class="tick" x="{L}" y="{T + ph + 12}">{_fmt(x0)}</text>',
-           f'<text class="tick" x="{L + pw}" y="{T + ph + 12}" text-anchor="end">{_fmt(x1)}</text>',
-           f'<text class="tick" x="{L + pw / 2}" y="{T + ph + 24}" text-anchor="middle">{_e(xlabel)}</text>']
-    for i, (name, s) in enumerate(series.items()):
-        c = colors[i % len(colors)]
-        coords = " ".join(f"{L + (x - x0) / (x1 - x0) * pw:.1f},{T + (1 - (y - y0) / (y1 - y0)) * ph:.1f}"
-                          for x, y in sorted(s))
-        out.append(f'<polyline points="{coords}" fill="none" stroke="{c}" stroke-width="1.5">'
-                   f'<title>{_e(name)}</title></polyline>')
-        if len(s) == 1:
-            cx, cy = coords.split(",")
-            out.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{c}"/>')
-        out.append(f'<text class="tick" x="{W - R - 40 * (len(series) - 1 - i)}" y="13" text-anchor="end" '
-                   f'style="fill:{c}">{_e(name)}</text>')
+
+    def sx(v: float) -> float:
+        return L + (v - x0) / (x1 - x0) * pw
+
+    def sy(v: float) -> float:
+        return T + (1 - (v - y0) / (y1 - y0)) * ph
+
+    out = [f'<svg class="curve" data-kind="{kind}" viewBox="0 0 {W} {H}" role="img" aria-label="{_e(title)}">',
+           f'<text class="ctitle" x="{L}" y="15">{_e(title)}</text>']
+    for t in _nice_ticks(y0, y1, 4):
+        out.append(f'<line class="grid" x1="{L}" x2="{L + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}"/>'
+                   f'<text class="tick" x="{L - 5}" y="{sy(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    for t in _nice_ticks(x0, x1, 4):
+        out.append(f'<text class="tick" x="{sx(t):.1f}" y="{T + ph + 14}" text-anchor="middle">{t:g}</text>')
+    out.append(f'<rect class="frame" x="{L}" y="{T}" width="{pw}" height="{ph}"/>')
+    out.append(f'<text class="tick" x="{L + pw / 2}" y="{H - 4}" text-anchor="middle">{_e(xlabel)}</text>')
+    if thr is not None and y0 <= thr <= y1:
+        out.append(f'<line class="threshold" x1="{L}" x2="{L + pw}" y1="{sy(thr):.1f}" y2="{sy(thr):.1f}"/>')
+    coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+    out.append(f'<polyline class="cline {kind}" points="{coords}"><title>{_e(ylabel)}</title></polyline>')
+    if kind == "dev":
+        out.extend(f'<circle class="cpt" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3">'
+                   f'<title>{_e(xlabel)} {_fmt(x)}: {_e(ylabel)} {_fmt(y)}</title></circle>' for x, y in pts)
     out.append("</svg>")
     return "".join(out)
 
 
-def _curves_html(record: Record) -> str:
-    """Loss by step and dev scores by epoch, from the record's curve rows."""
-    loss: dict[str, list] = {}
-    score: dict[str, list] = {}
+def _curves_html(record: Record, *, y_metric: str = "exact", thr: float | None = None) -> str:
+    """Training loss by step and the dev scores of `y_metric` by step (by epoch for rows without a step), from the
+    record's curve rows (curves.jsonl: {"step", "epoch", "loss", "soft", "hard", "lr"} and {"epoch", "step",
+    "exact", "f1", ...})."""
+    loss: list[tuple[float, float]] = []
+    dev_step: list[tuple[float, float]] = []
+    dev_epoch: list[tuple[float, float]] = []
     for row in record.get("curves") or []:
         if not isinstance(row, Mapping):
             continue
-        if "step" in row and _num_or_none(row["step"]) is not None:
-            x = float(row["step"])
-            for k, v in row.items():
-                if "loss" in str(k) and _num_or_none(v) is not None:
-                    loss.setdefault(str(k), []).append((x, float(v)))
-        elif "epoch" in row and _num_or_none(row["epoch"]) is not None:
-            x = float(row["epoch"])
-            for k, v in row.items():
-                if k != "epoch" and "loss" not in str(k) and _num_or_none(v) is not None:
-                    score.setdefault(str(k), []).append((x, float(v)))
-    parts = [_curve_svg(loss, xlabel="step", title="training loss"),
-             _curve_svg(score, xlabel="epoch", title="dev score by epoch")]
-    body = "".join(p for p in parts if p) or '<p class="muted">no training curve recorded</p>'
-    return body
+        step, epoch = _num_or_none(row.get("step")), _num_or_none(row.get("epoch"))
+        if "loss" in row:
+            if step is not None and _num_or_none(row["loss"]) is not None:
+                loss.append((step, float(row["loss"])))
+        elif _num_or_none(row.get(y_metric)) is not None:
+            if step is not None:
+                dev_step.append((step, float(row[y_metric])))
+            elif epoch is not None:
+                dev_epoch.append((epoch, float(row[y_metric])))
+    dev_by_epoch = not dev_step and bool(dev_epoch)  # an older trial's rows: dev scores by epoch only
+    dev = dev_epoch if dev_by_epoch else dev_step
+    xs = [p[0] for p in loss] + ([] if dev_by_epoch else [p[0] for p in dev])
+    x_range = (0.0, max(xs)) if xs else None
+    parts = [_curve_svg(loss, kind="loss", xlabel="step", ylabel="training loss", title="training loss",
+                        x_range=x_range),
+             _curve_svg(dev, kind="dev", xlabel="epoch" if dev_by_epoch else "step", ylabel=y_metric,
+                        title=f"dev {y_metric}", x_range=None if dev_by_epoch else x_range, thr=thr)]
+    if not any(parts):
+        return '<p class="muted">no training curve recorded</p>'
+    if not parts[1]:
+        parts[1] = f'<p class="muted">no dev {_e(y_metric)} recorded during training</p>'
+    return '<div class="cplots">' + "".join(p for p in parts if p) + "</div>"
 
 
 def _num_or_none(v: Any) -> float | None:
@@ -482,9 +558,9 @@ def _scenario_html(scenarios: Sequence[Mapping[str, Any]], *, metric: str = "exa
             f"<td class=num>{_fmt_change(s.get('size_change_pct'), '%')}</td>"
             f"<td class=num>{_fmt_change(s.get('exact_change_pts'), 'pts')}</td>"
             f"<td>{_e(s.get('note'))}</td></tr>")
-    return ('<table id="scenario-table"><thead><tr><th>Scenario</th><th>Trial</th><th>Parameters</th>'
+    return ('<div class="hscroll"><table id="scenario-table"><thead><tr><th>Scenario</th><th>Trial</th><th>Parameters</th>'
             f'<th>{_e(metric)}</th><th>Size change</th><th>{_e(metric)} change</th><th>Note</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table>")
+            + "".join(rows) + "</tbody></table></div>")
 
 
 def _trials_html(records: Sequence[Record], metrics: list[str], params: list[str], constraints) -> str:
@@ -541,66 +617,199 @@ def _importance_html(importances: Mapping[str, Mapping[str, float]] | None,
             f'<div class="imps">{"".join(blocks)}</div>')
 
 
+# ---------------------------------------------------------------------------------------------- tooltip data
+TIP_METRICS = ("exact", "f1", "HasAns_forced_f1", "HasAns_forced_exact", "HasAns_exact", "HasAns_f1", "NoAns_exact",
+               "num_parameters", "latency_ms", "peak_memory_mb", "train_seconds", "trial_seconds")
+"""Metrics a point's tooltip shows (after the objectives and constrained metrics), when the trial has them; the
+trials table has every metric."""
+
+_GROUP_ORDER = {"architecture": 0, "distillation": 1, "SGD": 2}
+
+
+def _tip_entry(r: Record, *, objectives, constraints, x_metric: str, y_metric: str) -> dict[str, Any]:
+    """What a point's tooltip shows: the searched parameters (architecture, distillation, SGD) and the trial's
+    objective, constrained and main accuracy/cost metrics, each name once (a metric that repeats a parameter, such
+    as the n_layers the trial records, is left out: the parameter is shown)."""
+    params = r.get("params") or {}
+    ordered = dict(sorted(params.items(), key=lambda kv: (_GROUP_ORDER.get(group_of(kv[0]), 3), kv[0])))
+    m = r.get("metrics") or {}
+    wanted = ([y_metric, x_metric] + [o["metric"] for o in objectives] + [c["metric"] for c in constraints]
+              + list(TIP_METRICS))
+    shown: dict[str, Any] = {}
+    for k in wanted:
+        if k in m and k not in shown and k not in params:
+            shown[k] = m[k]
+    return {"number": r.get("number"), "state": r.get("state"), "failure": r.get("failure"),
+            "is_baseline": bool(r.get("is_baseline")), "on_front": bool(r.get("_front")), "metrics": shown,
+            "params": ordered, "n_metrics": len(m)}
+
+
 # ---------------------------------------------------------------------------------------------- page
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;padding:0 16px;color:#1f2937}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1320px;padding:0 16px;color:#1f2937}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
 h3{font-size:14px;margin:8px 0}.muted{color:#6b7280}.meta span{margin-right:16px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:4px 8px;border-bottom:1px solid #e5e7eb;text-align:left;white-space:nowrap}
-td.num{text-align:right;font-variant-numeric:tabular-nums}#scenario-table td:last-child{white-space:normal}
+td.num{text-align:right;font-variant-numeric:tabular-nums}#scenario-table th{white-space:normal;vertical-align:bottom}
+#scenario-table td:first-child{white-space:normal;min-width:140px}#scenario-table td:last-child{white-space:normal;min-width:240px}
 #trials-table th{cursor:pointer;position:sticky;top:0;background:#f9fafb}#trials-table th.param{color:#4b5563}
 #trials-table th[data-dir=asc]::after{content:" ▲"}#trials-table th[data-dir=desc]::after{content:" ▼"}
 #trials-table tr.front td{background:#eef4ff}#trials-table tr.failed td{color:#b91c1c}
-.scroll{overflow:auto;max-height:560px;border:1px solid #e5e7eb}
-svg text{font-size:11px;fill:#374151}.grid{stroke:#eef0f3}.frame{fill:none;stroke:#9ca3af}
-.axis{font-size:12px}.step{fill:none;stroke:#1f5fbf;stroke-width:1.5;opacity:.8}
-.threshold{stroke:#d62728;stroke-dasharray:5 4;opacity:.6}.thr-label{fill:#d62728}
-.pt{cursor:pointer}.pt.front{fill:#1f5fbf;stroke:#fff}.pt.feasible{fill:#6b7280;opacity:.85}
-.pt.infeasible{fill:#c9ccd1;opacity:.8}.pt.baseline{fill:#f59e0b;stroke:#000;stroke-width:.7}
-.pt.failed{stroke:#d62728;stroke-width:2;fill:none}.pt:hover,.pt:focus{stroke:#111;stroke-width:2;outline:none}
-.lg-star{fill:#f59e0b;font-size:15px}.lg-x{fill:#d62728;font-size:13px}.base-label{font-size:11px}
-#tip{position:fixed;pointer-events:none;background:#111827;color:#f9fafb;padding:6px 8px;border-radius:4px;font-size:12px;max-width:360px;display:none;z-index:9}
-#tip table{font-size:12px}#tip td{border:0;padding:0 6px 0 0;color:#f9fafb}
-.curves{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #e5e7eb;border-radius:6px;padding:8px}
-.card h3{margin:0 0 4px}.ctitle{font-weight:600}
-.imps{display:flex;flex-wrap:wrap;gap:24px}.imp{min-width:420px}.bar-row{display:flex;align-items:center;gap:8px;margin:2px 0}
+#trials-table tr.flash td{background:#fde68a}
+.scroll{overflow:auto;max-height:560px;border:1px solid #e5e7eb}.hscroll{overflow-x:auto}
+.figure{display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px 24px}
+.plotbox{flex:1 1 620px;min-width:0}svg.plot{display:block;width:100%;height:auto}
+#frontier-legend{flex:0 0 250px;list-style:none;margin:0;padding:6px 0;font-size:13px;min-width:0}
+#frontier-legend li{display:flex;align-items:flex-start;gap:6px;margin:0 0 6px;overflow-wrap:anywhere}
+.lg-sym{flex:none;margin-top:3px}
+@media (max-width:960px){#frontier-legend{flex:1 1 100%;display:flex;flex-wrap:wrap;gap:2px 20px;padding:0}
+#frontier-legend li{margin:0}}
+svg text{fill:#374151}svg.plot text{font-size:14px}svg.plot .tick{font-size:13px}
+.grid{stroke:#eef0f3}.frame{fill:none;stroke:#9ca3af}
+.axis{font-size:14px}.step{fill:none;stroke:#1f5fbf;stroke-width:1.6;opacity:.8}
+.threshold{stroke:#d62728;stroke-width:1.2;stroke-dasharray:5 4;opacity:.7}.thr-label{fill:#d62728}
+.fail-lane{fill:#fdecec}svg text.fail-label{fill:#b91c1c;font-weight:600}
+.pt{cursor:pointer}.front{fill:#1f5fbf;stroke:#fff;stroke-width:1}.feasible{fill:#6b7280;opacity:.85}
+.infeasible{fill:#c9ccd1;stroke:#9ca3af;stroke-width:.6}.baseline{fill:#f59e0b;stroke:#000;stroke-width:.8}
+.failed{stroke:#d62728;stroke-width:3;stroke-linecap:round;fill:none}.lg.failed{stroke-width:2.4}
+.pt:hover,.pt:focus,.pt.hot{stroke:#111;stroke-width:2.5;outline:none}.pt.failed:hover,.pt.failed:focus,.pt.failed.hot{stroke:#7f1d1d;stroke-width:4}
+svg text.base-label{font-size:13px}
+.figure+details{margin-top:10px}
+#tip{position:fixed;left:0;top:0;pointer-events:none;background:#111827;color:#f9fafb;padding:7px 10px;border-radius:6px;
+font-size:12px;line-height:1.35;max-width:min(500px,calc(100vw - 16px));max-height:calc(100vh - 16px);overflow:hidden;
+display:none;z-index:9;box-shadow:0 4px 14px rgba(0,0,0,.3)}
+#tip table{font-size:12px;border-collapse:collapse}#tip td{border:0;padding:0 4px 0 0;color:#f9fafb;white-space:nowrap}
+#tip td.k{color:#9ca3af}#tip td.v{padding-right:16px;font-variant-numeric:tabular-nums;max-width:150px;overflow:hidden;text-overflow:ellipsis}
+#tip .tsec{margin:5px 0 1px;color:#93c5fd;font-size:11px;text-transform:uppercase;letter-spacing:.04em}
+#tip .tfail{color:#fca5a5;white-space:normal;margin-top:2px}#tip .tfoot{color:#9ca3af;margin-top:5px;font-size:11px}
+.curves{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:12px}
+.card{border:1px solid #e5e7eb;border-radius:6px;padding:8px;min-width:0}.card h3{margin:0 0 4px}
+.cplots{display:grid;grid-template-columns:1fr 1fr;gap:8px}svg.curve{display:block;width:100%;height:auto}
+svg.curve text{font-size:11px}svg.curve .ctitle{font-size:12px;font-weight:600}
+.cline{fill:none;stroke-width:1.6}.cline.loss{stroke:#1f5fbf}.cline.dev{stroke:#dd8452}.cpt{fill:#dd8452}
+.imps{display:flex;flex-wrap:wrap;gap:24px}.imp{min-width:min(420px,100%)}.bar-row{display:flex;align-items:center;gap:8px;margin:2px 0}
 .bar-name{width:150px;overflow:hidden;text-overflow:ellipsis}.bar-track{flex:1;background:#f3f4f6;height:12px;min-width:160px}
 .bar{display:block;height:12px}.bar-val{width:190px}.chip{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
 .sentence{font-size:15px;background:#f9fafb;padding:8px 12px;border-left:3px solid #4c72b0}
+details img{max-width:100%;height:auto}
 """
 
 JS = r"""
 (function(){
   var data = JSON.parse(document.getElementById('trial-data').textContent);
   var tip = document.getElementById('tip');
+  var svg = document.getElementById('frontier-plot');
+  // the custom tooltip replaces the browser's own (<title>, kept in the file for readers without scripts)
+  Array.prototype.forEach.call(svg.querySelectorAll('.pt'), function(el){
+    var t = el.querySelector('title');
+    if(t){ el.setAttribute('aria-label', t.textContent); el.removeChild(t); }
+  });
+  function fmt(v){
+    if(typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+    return String(v);
+  }
+  function grid(entries){
+    // a compact table: two name/value pairs per row (one on a narrow window), filled column by column
+    var cols = window.innerWidth >= 640 ? 2 : 1, rows = Math.ceil(entries.length / cols);
+    var tb = document.createElement('table');
+    for(var i = 0; i < rows; i++){
+      var tr = tb.insertRow();
+      for(var c = 0; c < cols; c++){
+        var e = entries[c * rows + i];
+        var k = tr.insertCell(), v = tr.insertCell();
+        k.className = 'k'; v.className = 'v';
+        if(e){ k.textContent = e[0]; v.textContent = fmt(e[1]); }
+      }
+    }
+    return tb;
+  }
+  function section(title, obj){
+    var keys = Object.keys(obj || {});
+    if(!keys.length) return;
+    var h = document.createElement('div'); h.className = 'tsec'; h.textContent = title; tip.appendChild(h);
+    tip.appendChild(grid(keys.map(function(k){ return [k, obj[k]]; })));
+  }
+  function place(el){
+    // beside the point (right, else left), else below/above it; always inside the window, never over the point
+    var r = el.getBoundingClientRect(), cx = (r.left + r.right) / 2, cy = (r.top + r.bottom) / 2;
+    var W = document.documentElement.clientWidth, H = document.documentElement.clientHeight, m = 8;
+    var w = tip.offsetWidth, h = tip.offsetHeight, gx = r.width / 2 + 14, gy = r.height / 2 + 14;
+    function clamp(v, lo, hi){ return Math.max(lo, Math.min(v, hi)); }
+    var cands = [[cx + gx, cy - h / 2, 'x'], [cx - gx - w, cy - h / 2, 'x'],
+                 [cx - w / 2, cy + gy, 'y'], [cx - w / 2, cy - gy - h, 'y']];
+    var pick = null;
+    for(var i = 0; i < cands.length && !pick; i++){
+      var c = cands[i];
+      if(c[2] === 'x' && c[0] >= m && c[0] + w <= W - m) pick = [c[0], clamp(c[1], m, H - h - m)];
+      if(c[2] === 'y' && c[1] >= m && c[1] + h <= H - m) pick = [clamp(c[0], m, W - w - m), c[1]];
+    }
+    if(!pick){  // a window too small for any side: the side with more room
+      var x = (W - cx > cx) ? cx + gx : cx - gx - w;
+      pick = [clamp(x, m, Math.max(m, W - w - m)), clamp(cy - h / 2, m, Math.max(m, H - h - m))];
+    }
+    tip.style.left = Math.round(pick[0]) + 'px'; tip.style.top = Math.round(pick[1]) + 'px';
+  }
+  function centre(e){ var r = e.getBoundingClientRect(); return [(r.left + r.right) / 2, (r.top + r.bottom) / 2]; }
+  function others(el){
+    // trials drawn within a few pixels of this one (ties hide each other otherwise)
+    var c = centre(el), out = [];
+    Array.prototype.forEach.call(svg.querySelectorAll('.pt[data-trial]'), function(e){
+      if(e === el) return;
+      var d = centre(e);
+      if(Math.abs(d[0] - c[0]) < 4 && Math.abs(d[1] - c[1]) < 4) out.push(e.getAttribute('data-trial'));
+    });
+    return out;
+  }
+  var current = null;
   function show(ev){
     var el = ev.target.closest ? ev.target.closest('[data-trial]') : null;
     if(!el || !el.classList.contains('pt')) return;
+    if(el === current && tip.style.display === 'block') return;
     var t = data[el.getAttribute('data-trial')]; if(!t) return;
+    if(current) current.classList.remove('hot');
+    current = el; el.classList.add('hot');
     tip.textContent = '';
-    var h = document.createElement('b'); h.textContent = 'trial ' + t.number + (t.is_baseline ? ' (baseline)' : '') + (t.on_front ? ' (frontier)' : '');
+    var h = document.createElement('b');
+    h.textContent = 'trial ' + t.number + (t.is_baseline ? ' (baseline)' : '') + (t.on_front ? ' (frontier)' : '');
     tip.appendChild(h);
-    if(t.failure){ var f = document.createElement('div'); f.textContent = 'failed: ' + t.failure; tip.appendChild(f); }
-    var tb = document.createElement('table');
-    [['metrics', t.metrics], ['params', t.params]].forEach(function(sec){
-      Object.keys(sec[1] || {}).forEach(function(k){
-        var tr = tb.insertRow(), a = tr.insertCell(), b = tr.insertCell();
-        a.textContent = k; var v = sec[1][k];
-        b.textContent = (typeof v === 'number' && !Number.isInteger(v)) ? v.toPrecision(4) : String(v);
-      });
-    });
-    tip.appendChild(tb); tip.style.display = 'block';
-    var r = el.getBoundingClientRect();
-    var x = (ev.clientX || r.right) + 14, y = (ev.clientY || r.top) + 14;
-    tip.style.left = Math.min(x, window.innerWidth - 370) + 'px';
-    tip.style.top = Math.min(y, window.innerHeight - tip.offsetHeight - 8) + 'px';
+    if(t.failure){
+      var f = document.createElement('div'); f.className = 'tfail';
+      f.textContent = 'failed: ' + (t.failure.length > 160 ? t.failure.slice(0, 157) + '…' : t.failure);
+      tip.appendChild(f);
+    }
+    var here = others(el);
+    if(here.length){
+      var o = document.createElement('div'); o.className = 'tfoot';
+      o.textContent = 'here too (drawn underneath): trial ' + here.join(', trial ');
+      tip.appendChild(o);
+    }
+    section('metrics', t.metrics);
+    section('searched parameters', t.params);
+    if(t.n_metrics > Object.keys(t.metrics || {}).length){
+      var foot = document.createElement('div'); foot.className = 'tfoot';
+      foot.textContent = 'all ' + t.n_metrics + ' metrics: click the point for its row in the trials table';
+      tip.appendChild(foot);
+    }
+    tip.style.left = '0px'; tip.style.top = '0px'; tip.style.display = 'block';
+    place(el);
   }
-  function hide(){ tip.style.display = 'none'; }
-  var svg = document.getElementById('frontier-plot');
+  function hide(){ tip.style.display = 'none'; if(current) current.classList.remove('hot'); current = null; }
   svg.addEventListener('mouseover', show); svg.addEventListener('mousemove', show);
-  svg.addEventListener('mouseout', hide); svg.addEventListener('focusin', show); svg.addEventListener('focusout', hide);
+  svg.addEventListener('mouseout', function(ev){
+    if(!ev.relatedTarget || !current || !current.contains(ev.relatedTarget)) hide();
+  });
+  svg.addEventListener('focusin', show); svg.addEventListener('focusout', hide);
+  window.addEventListener('scroll', hide, {passive: true}); window.addEventListener('resize', hide);
 
   var table = document.getElementById('trials-table');
+  svg.addEventListener('click', function(ev){
+    var el = ev.target.closest ? ev.target.closest('.pt[data-trial]') : null;
+    if(!el) return;
+    var row = table.querySelector('tbody tr[data-trial="' + el.getAttribute('data-trial') + '"]');
+    if(!row) return;
+    hide(); row.scrollIntoView({block: 'center'}); row.classList.add('flash');
+    setTimeout(function(){ row.classList.remove('flash'); }, 1500);
+  });
   var ths = table.tHead.rows[0].cells;
   function sortBy(key, dir){
     var idx = -1;
@@ -653,17 +862,18 @@ def report_html(records: Sequence[Record], *, study_name: str, objectives, const
         " and ".join(([f"{c['metric']} ≥ {c['min']:g}"] if c.get("min") is not None else [])
                      + ([f"{c['metric']} ≤ {c['max']:g}"] if c.get("max") is not None else []))
         for c in constraints) or "none"
-    tip_data = {str(r.get("number")): {"number": r.get("number"), "state": r.get("state"),
-                                       "failure": r.get("failure"), "is_baseline": bool(r.get("is_baseline")),
-                                       "on_front": bool(r.get("_front")), "params": r.get("params") or {},
-                                       "metrics": r.get("metrics") or {}} for r in records}
+    tip_data = {str(r.get("number")): _tip_entry(r, objectives=objectives, constraints=constraints,
+                                                 x_metric=x_metric, y_metric=y_metric) for r in records}
+    thr = _threshold(constraints, y_metric)
     front_sorted = sorted(groups["front"], key=lambda r: (metric_value(r, x_metric) or 0, r.get("number", 0)))
     cards = "".join(
-        f'<div class="card"><h3>trial {_e(r.get("number"))} · {_millions(metric_value(r, x_metric))} · '
-        f'{_e(y_metric)} {_fmt(metric_value(r, y_metric))}</h3>{_curves_html(r)}</div>' for r in front_sorted)
+        f'<div class="card"><section id="curves-trial-{_e(r.get("number"))}" data-trial="{_e(r.get("number"))}">'
+        f'<h3>trial {_e(r.get("number"))}{" (baseline)" if r.get("is_baseline") else ""} · '
+        f'{_millions(metric_value(r, x_metric))} · {_e(y_metric)} {_fmt(metric_value(r, y_metric))}</h3>'
+        f'{_curves_html(r, y_metric=y_metric, thr=thr)}</section></div>' for r in front_sorted)
     png_html = ""
     if png:
-        png_html = (f'<details><summary>Static image (frontier.png)</summary><img alt="frontier" width="850" '
+        png_html = (f'<details><summary>Static image (frontier.png)</summary><img alt="frontier" width="1140" '
                     f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></details>')
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     storage = f'<span>storage: <code>{_e(storage_label)}</code></span>' if storage_label else ""
@@ -676,9 +886,12 @@ def report_html(records: Sequence[Record], *, study_name: str, objectives, const
 <p class="meta">{" ".join(f"<span><b>{v}</b> {_e(k)}</span>" for k, v in counts.items())}</p>
 
 <h2>Frontier: {_e(y_metric)} vs {_e(x_metric)}</h2>
-<p class="muted">Every finished trial; hover or focus a point for its parameters and metrics. Failed trials are
-marked ✕ along the bottom at their parameter count; trials below the constraint are pale.</p>
-{_frontier_svg(groups, records, constraints=constraints, x_metric=x_metric, y_metric=y_metric)}
+<p class="muted">Every finished trial; hover or focus a point for its metrics and searched parameters, click it for
+its row in the trials table. Failed trials (out of memory, time-out, crash) are red ✕ in the lane along the bottom, at
+their parameter count; trials below the constraint are pale.</p>
+<div class="figure"><div class="plotbox">{_frontier_svg(groups, records, constraints=constraints, x_metric=x_metric,
+                                                        y_metric=y_metric)}</div>
+{_legend_html(groups, records, thr=thr, x_metric=x_metric, y_metric=y_metric)}</div>
 {png_html}
 
 <h2>Scenarios</h2>
@@ -688,7 +901,9 @@ marked ✕ along the bottom at their parameter count; trials below the constrain
 {_importance_html(importances, importance_spread, n_ok)}
 
 <h2>Training curves of the frontier trials</h2>
-<div class="curves">{cards or '<p class="muted">No trial on the frontier yet.</p>'}</div>
+<p class="muted">Training loss by optimizer step and the dev {_e(y_metric)} measured during training (the dashed line
+is the constraint), by parameter count.</p>
+<div class="curves" id="curves">{cards or '<p class="muted">No trial on the frontier yet.</p>'}</div>
 
 <h2>All trials</h2>
 <p class="muted">Click a column header to sort; frontier rows are tinted, failures red.</p>
