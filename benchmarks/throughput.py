@@ -3,13 +3,17 @@
     python benchmarks/throughput.py                       # 3-layer baseline student, 400 training windows
     python benchmarks/throughput.py --features 200 --n-layers 3 --repeats 2
 
-(a) distilbo: teacher logits read from the on-disk cache (built once per study, timed separately), batches
-    dynamically padded to their longest row and grouped by length, the loop in distilbo/distill/train.py.
-(b) standard: the teacher runs on every batch, every batch padded to max_seq_length, plain AdamW loop
+(a) standard: the teacher runs on every batch, every batch padded to max_seq_length, plain AdamW loop, fp32
     (what run_squad_w_distillation.py does).
+(b) distilbo-fp32: teacher logits read from the on-disk cache (built once per study, timed separately), batches
+    dynamically padded to their longest row and grouped by length, the loop in distilbo/distill/train.py, fp32
+    (the path before bf16 training).
+(c) distilbo: the same loop under the default training precision (`precision = "auto"`: bf16 autocast on CPUs
+    with AMX-BF16 / AVX512-BF16, fp32 elsewhere).
 Same student spec and seeding, same features, same batch size and loss. Also measures this machine's peak fp32
-matmul FLOP/s and the fraction of it each training path achieves (FLOPs counted with torch's FlopCounterMode on
-the same batches, outside the timed runs). Prints one JSON object; record it in benchmarks/README.md.
+and bf16 matmul FLOP/s in the same run and the fraction of each that every path achieves (FLOPs counted with
+torch's FlopCounterMode on the same batches, outside the timed runs). Prints one JSON object; record it in
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 
-def peak_matmul_flops(n: int = 1024, seconds: float = 3.0) -> float:
-    """Best fp32 FLOP/s of an n x n matmul on this machine with all threads (2 n^3 FLOPs per product)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def peak_matmul_flops(n: int = 2048, seconds: float = 3.0, dtype: torch.dtype = torch.float32) -> float:
+    """Best FLOP/s of an n x n matmul in `dtype` on this machine with all threads (2 n^3 FLOPs per product)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best, end = 0.0, time.perf_counter() + seconds
@@ -117,7 +121,7 @@ def main() -> None:
     cfg = load_config(args.config, {"n_layers": args.n_layers, "batch_size": args.batch_size, "num_train_epochs": 1.0,
                                     "max_eval_samples": 8, "logging_steps": 10_000})
     teacher_path = cfg.path(cfg.models.teacher)
-    tok = load_tokenizer(cfg.path(cfg.models.student_init))
+    tok = load_tokenizer(cfg.student_init_path)
     _, train_f, _, _ = load_data(cfg, tok)
     feats = train_f.subset(np.arange(min(args.features, len(train_f))))
     teacher = load_qa_model(teacher_path)
@@ -126,15 +130,21 @@ def main() -> None:
                             device=torch.device("cpu"))
     cache_build_s = time.perf_counter() - t
     spec, _ = student_spec(cfg)
-    init = cfg.path(cfg.models.student_init)
+    init = cfg.student_init_path
     L = cfg.data.max_seq_length
 
+    from distilbo.evaluate import train_precision
+
     peak = peak_matmul_flops()
-    times = {"distilbo": [], "standard": []}
+    peak_bf16 = peak_matmul_flops(dtype=torch.bfloat16)
+    default_precision = train_precision(cfg.train.precision, torch.device("cpu"))
+    times = {"distilbo": [], "distilbo-fp32": [], "standard": []}
     for _ in range(args.repeats):
-        s = build_student(spec, init, init_seed=0)
-        r = distill(s, feats, cfg=cfg, device=torch.device("cpu"), teacher_start=ts, teacher_end=te, progress=False)
-        times["distilbo"].append(r.train_seconds)
+        for name, precision in (("distilbo", cfg.train.precision), ("distilbo-fp32", "fp32")):
+            s = build_student(spec, init, init_seed=0)
+            r = distill(s, feats, cfg=cfg.with_overrides({"precision": precision}), device=torch.device("cpu"),
+                        teacher_start=ts, teacher_end=te, progress=False)
+            times[name].append(r.train_seconds)
         s = build_student(spec, init, init_seed=0)
         times["standard"].append(standard_loop(s, teacher, feats, batch_size=args.batch_size, lr=cfg.train.learning_rate,
                                                alpha_ce=cfg.train.alpha_ce, temperature=cfg.train.temperature,
@@ -142,21 +152,29 @@ def main() -> None:
     s = build_student(spec, init, init_seed=0)
     flops_a = count_flops(s, teacher, feats, batch_size=args.batch_size, fixed_length=None, with_teacher=False, seed=0)
     flops_b = count_flops(s, teacher, feats, batch_size=args.batch_size, fixed_length=L, with_teacher=True, seed=0)
-    best_a, best_b = min(times["distilbo"]), min(times["standard"])
+    best_a, best_b, best_c = min(times["distilbo"]), min(times["standard"]), min(times["distilbo-fp32"])
     n = len(feats)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    flags = next((ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo") if ln.startswith("flags")), [])
+    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
     result = {
-        "date": time.strftime("%Y-%m-%d"), "commit": commit, "machine": f"{platform.machine()} {platform.processor()}".strip(),
+        "date": time.strftime("%Y-%m-%d"), "commit": commit, "machine": f"{platform.machine()} {model}".strip(),
+        "cpu_flags": sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f", "avx2"))),
         "threads": threads, "torch": torch.__version__, "student": f"{spec.n_layers}x{spec.dim} ({spec.heads} heads, ffn {spec.hidden_dim})",
         "features": n, "batch_size": args.batch_size, "max_seq_length": L,
         "mean_tokens_per_feature": float(np.mean(feats.lengths)),
-        "distilbo_features_per_s": n / best_a, "standard_features_per_s": n / best_b, "speedup": best_b / best_a,
+        "default_precision": default_precision,
+        "distilbo_features_per_s": n / best_a, "distilbo_fp32_features_per_s": n / best_c,
+        "standard_features_per_s": n / best_b, "speedup": best_b / best_a, "speedup_fp32_path": best_b / best_c,
         "teacher_cache_build_s": cache_build_s,
         "speedup_incl_cache_build_once": (best_b) / (best_a + cache_build_s),
-        "peak_fp32_matmul_gflops": peak / 1e9,
-        "distilbo_gflops": flops_a / best_a / 1e9, "standard_gflops": flops_b / best_b / 1e9,
-        "distilbo_fraction_of_peak": flops_a / best_a / peak, "standard_fraction_of_peak": flops_b / best_b / peak,
-        "times_s": times,
+        "peak_fp32_matmul_gflops": peak / 1e9, "peak_bf16_matmul_gflops": peak_bf16 / 1e9,
+        "distilbo_gflops": flops_a / best_a / 1e9, "distilbo_fp32_gflops": flops_a / best_c / 1e9,
+        "standard_gflops": flops_b / best_b / 1e9,
+        "distilbo_fraction_of_peak_fp32": flops_a / best_a / peak, "distilbo_fraction_of_peak_bf16": flops_a / best_a / peak_bf16,
+        "distilbo_fp32_fraction_of_peak_fp32": flops_a / best_c / peak,
+        "standard_fraction_of_peak_fp32": flops_b / best_b / peak,
+        "times_s": times, "load_average_1_5_15": list(__import__("os").getloadavg()),
     }
     print(json.dumps(result, indent=1))
 

@@ -14,6 +14,13 @@ The batch is the first `batch_size` rows of the features, cut to the longest rea
 study times the same tokens. The model runs in its own dtype; wrap the call in `autocast_context(device)` to
 time mixed precision.
 
+Latency before training: a student's latency depends on its shape, the runtime, the batch and the sequence
+length, not on its weights, so `shape_latency_ms` times a random-weight model of the trial's shape on random
+tokens of the same (B, S) and caches the result per shape, runtime and machine (`<cache_dir>/latency-<key>`):
+
+    stats = shape_latency_ms(lambda: random_student(spec, init_config), key=shape, lengths=[171],
+                             vocab_size=30522, cache_dir=dir)
+
 Peak memory: on CUDA, `torch.cuda.max_memory_allocated` (tensors only); on CPU, the process's resident set
 size (RSS) high-water mark, which includes the Python interpreter and libraries.
 
@@ -82,13 +89,53 @@ def autocast_context(device: torch.device | str) -> contextlib.AbstractContextMa
 
 
 def is_oom(exc: BaseException) -> bool:
-    """True when `exc` means the device or process ran out of memory."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    if isinstance(exc, RuntimeError):
-        msg = str(exc).lower()
-        return any(s in msg for s in ("out of memory", "can't allocate memory", "defaultcpuallocator"))
-    return False
+    """True when `exc` means the device or process ran out of memory (torch.cuda.OutOfMemoryError, MemoryError, the
+    CPU allocator's RuntimeError, ENOMEM). The search's classifier, `distilbo.search._child.is_oom`: one pattern list."""
+    from distilbo.search._child import is_oom as classify
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or classify(exc)
+
+
+def machine_key(device: torch.device | str = "cpu") -> dict[str, Any]:
+    """What a latency depends on besides the model: CPU model (or GPU name), threads, torch version."""
+    dev = torch.device(device)
+    name = ""
+    if dev.type == "cuda":
+        name = torch.cuda.get_device_name(dev)
+    else:
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+        except OSError:
+            pass
+    return {"device": dev.type, "name": name, "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: int, repeats: int = 20,
+                     warmup: int = 3, device: torch.device | str = "cpu", cache_dir: Any = None) -> dict[str, float]:
+    """Latency of a model shape before training: `build()` -> a random-weight model of that shape, timed like
+    `latency_ms` on a batch of random tokens with the real batch's row `lengths` (B = len(lengths), S = the
+    longest; the padding pattern matters: an all-ones mask takes a faster attention path). Cached per (key,
+    lengths, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) / median}."""
+    from distilbo._cache import cached_arrays, content_key
+
+    batch_size, lengths = len(lengths), [int(n) for n in lengths]
+
+    def measure() -> dict[str, np.ndarray]:
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(min(1000, vocab_size - 1), vocab_size, (batch_size, max(lengths)), generator=g)
+        mask = (torch.arange(ids.shape[1])[None, :] < torch.tensor(lengths)[:, None]).long()
+        inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        with torch.random.fork_rng(devices=[]):
+            model = build().to(device)
+        r = latency_ms(model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup, device=device)
+        return {"ms": np.array([r["batch_ms_median"], r["batch_ms_min"], r["batch_ms_max"]], dtype=np.float64)}
+
+    k = content_key(1, key, lengths, vocab_size, repeats, warmup, machine_key(device))
+    med, lo, hi = (float(v) for v in cached_arrays("latency", k, measure, cache_dir=cache_dir, mmap=False,
+                                                   expect={"ms": (3,)})["ms"])
+    return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": lo, "batch_ms_max": hi,
+            "spread": (hi - lo) / med if med > 0 else 0.0}
 
 
 # ---------------------------------------------------------------------------------------------- memory

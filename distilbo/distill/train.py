@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from distilbo import progress as live
 from distilbo.config import Config
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Features
@@ -88,7 +89,9 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
         """Dev scores into the curves; the evaluation's time is not training time."""
         nonlocal t0
         eval_start = time.perf_counter()
+        live.phase("evaluating")
         metrics = dev_eval(student)
+        live.phase("training" if micro < total_micro else "evaluating", eval_s=time.perf_counter() - eval_start)
         student.train()
         row = {"epoch": round(micro / n_batches, 4), "step": step,
                **{k: metrics[k] for k in CURVE_METRICS if k in metrics}}
@@ -101,6 +104,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     run_loss = run_soft = run_hard = 0.0
     run_n = 0
     t0 = time.perf_counter()
+    live.phase("training", epoch=0.0, epochs=t.num_train_epochs, step=0, total_steps=total_steps, loss=None, eta_s=None)
     epoch = 0
     while micro < total_micro:
         epoch += 1
@@ -153,9 +157,11 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                     run_n = 0
                 if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
                     score_dev()
+            _live_update(micro=micro, total_micro=total_micro, n_batches=n_batches, step=step,
+                         loss=float(losses["loss"].detach()), train_s=time.perf_counter() - t0)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(epoch=f"{micro / n_batches:.2f}/{t.num_train_epochs:g}", loss=f"{float(losses['loss']):.3f}")
+                bar.set_postfix(epoch=f"{micro / n_batches:.2f}/{t.num_train_epochs:g}", loss=f"{float(losses['loss'].detach()):.3f}")
         last = micro >= total_micro
         if dev_eval is not None and (last or t.eval_each_epoch):
             score_dev()
@@ -165,3 +171,11 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     student.eval()
     return TrainResult(steps=step, train_seconds=seconds, train_features_per_second=seen / seconds if seconds else 0.0,
                        curves=curves)
+
+
+# ---------------------------------------------------------------------------------------------- progress hook
+def _live_update(*, micro: int, total_micro: int, n_batches: int, step: int, loss: float, train_s: float) -> None:
+    """The trial's progress file (`distilbo.progress`, throttled; a no-op unless the process configured one):
+    epoch, optimizer step, smoothed loss and the training time left at the current pace."""
+    live.update(epoch=round(micro / n_batches, 4), step=step, loss=loss,
+                eta_s=train_s / micro * (total_micro - micro) if micro else None)

@@ -46,13 +46,51 @@ def student_spec(cfg: Config):
 
 
 def estimate_metrics(cfg: Config) -> dict[str, float]:
-    """What is known before training: the parameter counts, from the spec in closed form."""
+    """What is known before training: the parameter counts, from the spec in closed form, and -- when a study
+    uses `latency_ms` as an objective or constraint -- the latency of the trial's shape, timed on a random-weight
+    model of that shape on the dev set's first latency batch (cached per shape and machine)."""
     from distilbo.models.student import count_parameters
 
     spec, init_config = student_spec(cfg)
-    return dict(count_parameters(spec, vocab_size=init_config.vocab_size,
-                                 max_position_embeddings=init_config.max_position_embeddings,
-                                 type_vocab_size=getattr(init_config, "type_vocab_size", 2)))
+    known: dict[str, float] = dict(count_parameters(spec, vocab_size=init_config.vocab_size,
+                                                    max_position_embeddings=init_config.max_position_embeddings,
+                                                    type_vocab_size=getattr(init_config, "type_vocab_size", 2)))
+    wanted = {o["metric"] for o in cfg.search.objectives} | {c["metric"] for c in cfg.search.constraints}
+    if "latency_ms" in wanted:
+        lat = predicted_latency(cfg, spec, init_config)
+        known.update(latency_ms=lat["latency_ms"], latency_predicted_ms=lat["latency_ms"],
+                     latency_predicted_spread=lat["spread"])
+    return known
+
+
+def latency_lengths(cfg: Config) -> list[int]:
+    """Row lengths of the batch latency is timed on: the first latency_batch_size dev windows (as `latency_ms`)."""
+    from distilbo.data.squad import build_features, load_examples
+
+    d = cfg.data
+    examples = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
+                             max_samples=d.max_eval_samples)
+    feats = build_features(examples, load_tokenizer(cfg.student_init_path, trust_remote_code=cfg.run.trust_remote_code),
+                           max_seq_length=d.max_seq_length, doc_stride=d.doc_stride,
+                           max_query_length=d.max_query_length, cache_dir=cache_dir(cfg))
+    rows = np.arange(cfg.train.latency_batch_size) % len(feats)
+    return [int(n) for n in feats.lengths[rows]]
+
+
+def predicted_latency(cfg: Config, spec: Any, init_config: Any) -> dict[str, float]:
+    """`measure.shape_latency_ms` of the trial's shape (random weights) on the device and threads a trial uses."""
+    from dataclasses import asdict
+
+    from distilbo.measure import select_device, set_threads, shape_latency_ms
+    from distilbo.models.student import random_student
+
+    set_threads(cfg.run.num_threads)
+    shape = {k: v for k, v in asdict(spec).items() if k in ("n_layers", "dim", "hidden_dim", "architecture",
+                                                                 "activation")}
+    return shape_latency_ms(lambda: random_student(spec, init_config), key={**shape, "heads": spec.heads},
+                            lengths=latency_lengths(cfg),
+                            vocab_size=init_config.vocab_size, repeats=cfg.train.latency_repeats,
+                            device=select_device(cfg.run.device), cache_dir=cache_dir(cfg))
 
 
 def check_inputs(cfg: Config) -> None:
@@ -138,6 +176,7 @@ def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, studen
 
 
 def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    from distilbo import progress as live
     from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
     from distilbo.distill.train import distill
     from distilbo.evaluate import evaluate_model
@@ -146,8 +185,6 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
 
     t_start = time.perf_counter()
     trial_dir = Path(trial_dir)
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(trial_dir / "trial_config.json", cfg.flat())
     set_threads(cfg.run.num_threads)
     device = select_device(cfg.run.device)
     teacher_path, init_path = cfg.path(cfg.models.teacher), cfg.student_init_path
@@ -164,10 +201,13 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     labeled = None
     if transfer_f is not None:
         labeled = np.concatenate([np.ones(len(train_f), bool), np.zeros(len(transfer_f), bool)])
+    trial_dir.mkdir(parents=True, exist_ok=True)  # only once the data has loaded: bad input leaves no folder
+    write_json_atomic(trial_dir / "trial_config.json", cfg.flat())
 
     # teacher logits: cached (fp16 memmap) when tokenization is identical, else the teacher runs in the loop
     ts = te = teacher_model = None
     if cfg.train.alpha_ce > 0:
+        live.phase("teacher logits")
         if same_tokens:
             def cached(feats: Any) -> tuple[np.ndarray, np.ndarray]:
                 return teacher_logits(lambda: load_qa_model(teacher_path, trust_remote_code=trust), feats,
@@ -211,6 +251,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
                          progress=progress)
     final = last_eval[0]  # distill scores the final model last
 
+    live.phase("measuring latency")
     lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
                      device=device)
     counts = model_num_parameters(student)
@@ -221,6 +262,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
                "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
+    live.phase("saving")
     model_dir = trial_dir / "model"
     student.save_pretrained(model_dir, safe_serialization=True)
     student_tok.save_pretrained(model_dir)

@@ -393,6 +393,14 @@ def _student_config(spec: StudentSpec, init_config: PretrainedConfig) -> Pretrai
         layer_norm_eps=getattr(init_config, "layer_norm_eps", 1e-12), pad_token_id=pad)
 
 
+def random_student(spec: StudentSpec, init_config: PretrainedConfig) -> PreTrainedModel:
+    """The stock QA model of `spec` with random weights (no checkpoint read): what latency depends on."""
+    from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
+
+    cls = DistilBertForQuestionAnswering if spec.architecture == "distilbert" else BertForQuestionAnswering
+    return cls(_student_config(spec, init_config)).eval()
+
+
 def _keep(n_src: int, n_out: int, scores: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
     """Map of length n_out: kept source indices (ascending), then -1 for slots with no source."""
     if n_out >= n_src:
