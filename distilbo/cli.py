@@ -26,22 +26,45 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
-def settings_help() -> str:
-    """Every flat setting with its section and docstring (the epilog of the commands that take --set)."""
+_STUDY_SETTINGS = ("out", "study", "storage", "objectives")
+COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
+    "status": _STUDY_SETTINGS,
+    "report": (*_STUDY_SETTINGS, "constraints", "size_tolerance", "exact_tolerance"),
+    # export re-scores the model on the config's dev set and times it (distilbo/export.py)
+    "export": (*_STUDY_SETTINGS, "constraints", "sampler", "size_tolerance", "exact_tolerance", "cache_dir",
+               "dev_file", "version_2_with_negative", "max_seq_length", "doc_stride", "max_query_length",
+               "max_eval_samples", "n_best_size", "max_answer_length", "null_score_diff_threshold",
+               "eval_batch_size", "latency_batch_size", "latency_repeats"),
+}
+"""The settings each command that takes --config but runs no training reads (its --help lists only these)."""
+
+
+def settings_help(names: Sequence[str] | None = None, *, width: int | None = None) -> str:
+    """The flat settings `names` (default: every one) with section and docstring, each docstring in full (wrapped):
+    the epilog of the commands that take --config."""
+    import shutil
     import textwrap
 
     from distilbo.config import FIELD_DOCS, FIELD_SECTION
 
-    lines = ["settings (config [section] name; use the name with --set NAME=VALUE or in [search.space]):"]
-    for name, sec in FIELD_SECTION.items():
-        doc = textwrap.shorten(FIELD_DOCS.get(name, ""), 110)
-        lines.append(f"  {name:<28} [{sec}] {doc}")
+    width = width or min(140, max(70, shutil.get_terminal_size().columns - 2))
+    chosen = [n for n in FIELD_SECTION if names is None or n in names]
+    if names is None:
+        lines = ["settings (config [section] name; use the name with --set NAME=VALUE or in [search.space]):"]
+    else:
+        lines = ["settings this command reads (config [section] name; use the name with --set NAME=VALUE). Other "
+                 "settings are accepted (so a search's --config/--set flags work here unchanged) but not used:"]
+        lines = textwrap.wrap(lines[0], width)
+    indent = " " * 31
+    for name in chosen:
+        text = f"[{FIELD_SECTION[name]}] {FIELD_DOCS.get(name, '')}".strip()
+        lines += textwrap.wrap(text, width, initial_indent=f"  {name:<28} ", subsequent_indent=indent)
     return "\n".join(lines)
 
 
-def _add_config(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+def _add_config(p: argparse.ArgumentParser, *, required: bool = False, reads: Sequence[str] | None = None) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = settings_help()
+    p.epilog = settings_help(reads)
     p.add_argument("--config", default=None if required else DEFAULT_CONFIG, required=required,
                    help=f"TOML config file (default: {DEFAULT_CONFIG})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
@@ -49,8 +72,9 @@ def _add_config(p: argparse.ArgumentParser, *, required: bool = False) -> None:
 
 
 def _add_study(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", default=None, help="Optuna storage URL or journal file (default: from the config: "
-                   "a SQLite file in the run folder)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (sqlite:///PATH.db, "
+                   "postgresql://USER:PASSWORD@HOST/DB) or a journal file ending in .log (default: [run] storage of "
+                   "the config, else the SQLite file study.db in the run folder)")
     p.add_argument("--study", default=None, help="study name (default: from the config)")
 
 
@@ -77,16 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
     p = sub.add_parser("status", help="print the trials table of a study")
-    _add_config(p)
+    _add_config(p, reads=COMMAND_SETTINGS["status"])
     _add_study(p)
+    p.add_argument("--columns", default=None, metavar="NAMES",
+                   help="comma-separated searched parameters and metrics to show, in this order, e.g. "
+                        "--columns n_layers,dim,exact,latency_ms (default: the objectives, then as many parameters "
+                        "as fit, architecture first)")
+    p.add_argument("--width", type=int, default=None, help="table width in characters (default: the terminal's)")
 
     p = sub.add_parser("report", help="write frontier.png, report.html, trials.csv and frontier.json")
-    _add_config(p)
+    _add_config(p, reads=COMMAND_SETTINGS["report"])
     _add_study(p)
     p.add_argument("--out", default=None, help="output folder (default: <run folder>/report)")
 
     p = sub.add_parser("export", help="export a trial's student as a Hugging Face folder (+ ONNX, int8)")
-    _add_config(p)
+    _add_config(p, reads=COMMAND_SETTINGS["export"])
     _add_study(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--trial", type=int, help="trial number")
@@ -94,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--onnx", action="store_true", help="also write model.onnx, checked against PyTorch logits")
     p.add_argument("--quantize", choices=["int8"], default=None, help="also write a dynamically quantized variant")
+    p.add_argument("--force", action="store_true", help="replace an earlier export in --out (else a non-empty --out "
+                   "is refused)")
 
     p = sub.add_parser("answer", help="answer a question from a context with an exported model")
     p.add_argument("--model", required=True, help="model folder (or hub id)")
@@ -206,10 +237,14 @@ def run(args: argparse.Namespace) -> int:
 
             paths = report(cfg)
             print(f"report: {paths['html']}")
+        print(_next_commands(args, cfg))
     elif cmd == "status":
         from distilbo.search.study import status
 
-        print(status(_config(args)))
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+        if args.width is not None and args.width < 20:
+            raise UserError(f"--width {args.width}: must be at least 20 (characters)")
+        print(status(_config(args), columns=columns, width=args.width))
     elif cmd == "report":
         from distilbo.report.command import report
 
@@ -220,13 +255,48 @@ def run(args: argparse.Namespace) -> int:
         from distilbo.export import export
 
         out = export(_config(args), trial=args.trial, scenario=args.scenario, out=args.out, onnx=args.onnx,
-                     quantize=args.quantize)
+                     quantize=args.quantize, force=args.force)
         print(f"exported to {out}")
     elif cmd == "answer":
         from distilbo.export import answer
 
         print(json.dumps(answer(model=args.model, question=args.question, context=args.context), indent=1))
     return 0
+
+
+def _next_commands(args: argparse.Namespace, cfg: Any) -> str:
+    """What a finished search prints last: the status / report / export commands of this very study, with the
+    --config, --set, --study and --storage flags the search was given (so they address the same study)."""
+    import shlex
+
+    from distilbo._secrets import mask_secrets
+    from distilbo.export import scenario_picks
+    from distilbo.search.study import load_study, study_dir
+
+    flags = ["--config", args.config] if args.config else []
+    for item in args.overrides:
+        flags += ["--set", item]
+    for flag in ("study", "storage"):
+        if getattr(args, flag, None) is not None:
+            flags += [f"--{flag}", getattr(args, flag)]
+    study = load_study(cfg)
+    home = study_dir(cfg, study)
+    base = " ".join(shlex.quote(f) for f in flags)
+
+    def shown(path: Any) -> str:  # relative to the working directory when that is shorter
+        rel = os.path.relpath(path)
+        return rel if len(rel) < len(str(path)) else str(path)
+
+    lines = [f"study '{study.study_name}': trials and report in {home}; to see, report or export it:",
+             f"  distilbo status {base}", f"  distilbo report {base}"]
+    picks = {k: v for k, v in scenario_picks(cfg).items() if v is not None}
+    for scenario in picks:
+        lines.append(f"  distilbo export {base} --scenario {scenario} --out "
+                     f"{shlex.quote(shown(home / 'exports' / scenario))}")
+    if not picks:
+        lines.append(f"  (no feasible trial to export yet; later: distilbo export {base} --trial N --out "
+                     f"{shlex.quote(shown(home / 'exports' / 'trial-N'))})")
+    return mask_secrets("\n".join(lines))
 
 
 def _print_summary(m: dict) -> None:

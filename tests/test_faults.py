@@ -91,7 +91,7 @@ def test_search_driver_killed_then_resumed(tmp_path, moment):
     budget = 3
     if moment == "while the report is written":
         _finish(out, 2)  # a complete study of 2 and its report: the "old version"
-        old = {p.name: p.read_bytes() for p in (out / "report").iterdir()}
+        old = {p.name: p.read_bytes() for p in (out / "distilbo" / "report").iterdir()}
         proc = _driver(out, budget, "report")
         wait_for(tmp_path / "paused", proc)
     elif moment == "between trials":
@@ -99,7 +99,7 @@ def test_search_driver_killed_then_resumed(tmp_path, moment):
         wait_for(tmp_path / "paused", proc)
     else:
         proc = _driver(out, budget, "none")
-        wait_for(out / "trials" / "0001" / "started", proc)
+        wait_for(out / "distilbo" / "trials" / "0001" / "started", proc)
     kill(proc)
     before = snapshot(cfg)
     states = [t.state for t in load_study(cfg).trials]
@@ -109,7 +109,7 @@ def test_search_driver_killed_then_resumed(tmp_path, moment):
         assert len(before) == 2 and states == [TrialState.COMPLETE] * 2
     else:
         assert len(before) == 3 and states == [TrialState.COMPLETE] * 3
-        report = out / "report"
+        report = out / "distilbo" / "report"  # the study's own folder
         # the kill came after report.html's temporary file was complete but before it replaced the old one:
         # report.html is still the old version, whole; nothing half-written under a final name
         assert (report / "report.html").read_bytes() == old["report.html"]
@@ -136,7 +136,7 @@ def test_search_driver_killed_then_resumed(tmp_path, moment):
             p = r["params"]
             want = st.synthetic_metrics(p["n_layers"], p["n_heads"], p["learning_rate"])
             assert r["values"] == pytest.approx([want["exact"], want["num_parameters"]])
-    report = out / "report"
+    report = out / "distilbo" / "report"
     assert len((report / "trials.csv").read_text().splitlines()) == 1 + len(recs)
     assert json.loads((report / "frontier.json").read_text())["front"]
     assert (report / "report.html").read_text().rstrip().endswith("</html>")
@@ -318,7 +318,7 @@ def test_trials_over_memory_and_time_limits_through_the_cli(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     run = tmp_path / "run"
-    spec = json.loads((run / "trials" / "0000" / "spec.json").read_text())
+    spec = json.loads((run / "tiny" / "trials" / "0000" / "spec.json").read_text())
     assert spec["memory_limit"] == 2 << 30
     assert main(["search", "--config", str(config), "--trials", "2", "--trial-timeout", "0.5", "--no-report"]) == 0
     from distilbo.config import load_config
@@ -457,7 +457,7 @@ def test_disk_fills_up_during_a_trial_then_the_study_cannot_be_written(tmp_path)
         assert lines[0].startswith(f"distilbo: error: storage sqlite:///{disk / 'run' / 'study.db'}: a write failed "
                                    "(database or disk is full)") and "free disk space" in lines[0]
         assert snapshot(cfg) == before
-        for filler in (disk / "run" / "trials").glob("*/filler"):
+        for filler in (disk / "run" / "distilbo" / "trials").glob("*/filler"):
             filler.unlink()
         assert run(4, "_search_trials:smooth").returncode == 0
         recs = records(load_study(cfg))

@@ -386,14 +386,16 @@ def test_postgres_storage_with_two_workers(tmp_path, postgres_url, capsys):
 
 def test_checkpoints_of_dominated_trials_are_pruned_unless_keep_all(tmp_path):
     from distilbo.search.runner import prune_checkpoints
-    from distilbo.search.study import create_or_load_study, record_success
+    from distilbo.search.study import create_or_load_study, record_success, study_dir
 
     cfg = st.make_config(tmp_path)
     study = create_or_load_study(cfg)
+    trials = study_dir(cfg, study) / "trials"  # the study's own folder: <out>/<study>/trials
+    assert trials.parent == tmp_path / "distilbo"
     # (exact, params): 0 baseline, 1 and 2 on the front, 3 dominated by 1
     for number, (exact, size) in enumerate([(60, 10e6), (70, 5e6), (55, 2e6), (65, 6e6)]):
         trial = study.ask()
-        trial_dir = tmp_path / "trials" / f"{number:04d}"
+        trial_dir = trials / f"{number:04d}"
         (trial_dir / "model").mkdir(parents=True)
         trial.set_user_attr("trial_dir", str(trial_dir))
         if number == 0:
@@ -401,7 +403,7 @@ def test_checkpoints_of_dominated_trials_are_pruned_unless_keep_all(tmp_path):
         values = record_success(trial, cfg, {"exact": exact, "num_parameters": size})
         study.tell(trial, values)
     assert prune_checkpoints(study) == [3]
-    assert [(tmp_path / "trials" / f"{n:04d}" / "model").is_dir() for n in range(4)] == [True, True, True, False]
+    assert [(trials / f"{n:04d}" / "model").is_dir() for n in range(4)] == [True, True, True, False]
     keep_all = create_or_load_study(cfg.with_overrides({"keep": "all"}))
-    (tmp_path / "trials" / "0003" / "model").mkdir()
+    (trials / "0003" / "model").mkdir()
     assert prune_checkpoints(keep_all) == []

@@ -57,6 +57,6 @@ def test_real_gp_search_of_eight_trials(tmp_path):
     assert brute, "the Pareto front is empty"
     # every trial has its own folder with metrics and curves; dominated checkpoints were pruned
     for r in ok:
-        assert (tmp_path / "run" / "trials" / f"{r['number']:04d}" / "metrics.json").is_file()
-        has_model = (tmp_path / "run" / "trials" / f"{r['number']:04d}" / "model").is_dir()
+        assert (tmp_path / "run" / "tiny" / "trials" / f"{r['number']:04d}" / "metrics.json").is_file()
+        has_model = (tmp_path / "run" / "tiny" / "trials" / f"{r['number']:04d}" / "model").is_dir()
         assert has_model == (r["number"] in brute or r["is_baseline"] or not brute)

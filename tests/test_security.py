@@ -186,7 +186,7 @@ def test_report_of_a_real_study_escapes_a_hostile_name(tmp_path):
     is an HTML tag; `distilbo report` (real command): neither string appears as markup, both appear escaped."""
     from distilbo.config import load_config
     from distilbo.search import records, run_search
-    from distilbo.search.study import load_study
+    from distilbo.search.study import load_study, study_dir
 
     config = tmp_path / "evil.toml"
     config.write_text(f"""
@@ -214,12 +214,14 @@ activation = {{ type = "categorical", choices = ["gelu", "{EVIL_CHOICE}"] }}
 
     r = cli("report", "--config", str(config))
     assert r.returncode == 0, r.stderr[-2000:]
-    page = (tmp_path / "run" / "report" / "report.html").read_text()
+    report_dir = study_dir(cfg, load_study(cfg)) / "report"  # the study's own folder, its name made safe
+    assert report_dir.parent.name == "script-alert-1-script"
+    page = (report_dir / "report.html").read_text()
     for evil in (EVIL_NAME, EVIL_CHOICE, "<img src=x", "alert(1)</script>", "<script>alert"):
         assert evil not in page, evil
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
     # the embedded data (JSON in a <script> element) carries them with < and > escaped
     assert '"activation": "\\u003cimg src=x onerror=alert(2)\\u003e"' in page
-    assert json.loads((tmp_path / "run" / "report" / "frontier.json").read_text())["study"] == EVIL_NAME
-    shutil.rmtree(tmp_path / "run" / "report")
+    assert json.loads((report_dir / "frontier.json").read_text())["study"] == EVIL_NAME
+    shutil.rmtree(report_dir)

@@ -93,9 +93,10 @@ def importances(records: list[dict], objectives: list[dict], *, n_boot: int = 8,
 
 def report(cfg: Config, *, out: str | None = None, storage: str | None = None,
            study_name: str | None = None) -> dict[str, Path]:
+    """Write the study's report into `out`, default `<run folder>/<study folder>/report/` (`study.study_dir`)."""
     from distilbo.report.frontier import scenario_table
     from distilbo.report.html import write_report
-    from distilbo.search.study import load_study, mask_url, records
+    from distilbo.search.study import load_study, mask_url, records, study_dir
 
     study = load_study(cfg, storage=storage, study_name=study_name)
     recs = records(study)
@@ -106,7 +107,7 @@ def report(cfg: Config, *, out: str | None = None, storage: str | None = None,
                                exact_tolerance=cfg.report.exact_tolerance, objectives=objectives,
                                constraints=constraints)
     imp, spread = importances(recs, objectives)
-    out_dir = Path(out) if out else cfg.run_dir / "report"
+    out_dir = Path(out) if out else study_dir(cfg, study) / "report"  # each study its own report
     return write_report(recs, out_dir=out_dir, study_name=study.study_name, objectives=objectives,
                         constraints=constraints, scenarios=scenarios, importances=imp or None,
                         importance_spread=spread or None, storage_label=mask_url(storage or cfg.storage_url),

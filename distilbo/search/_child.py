@@ -7,6 +7,10 @@ trial function (`module:function`, called as `fn(cfg, trial_dir) -> dict`), the 
 `trial_dir/error.txt` gets a one-line reason (first line) and the traceback, and the exit code is 3. The process
 exits on its own when its parent dies, so a killed search leaves no trial running.
 
+Its stdout/stderr are the trial's `log.txt`, kept readable (`_setup_logging`): log records with a time stamp,
+each kind of Python warning once, no progress bars (tqdm, Hugging Face) and no transformers load reports; the
+live progress goes to `trial_dir/progress.json` instead (`distilbo.progress`), which the search shows.
+
 Kept light on purpose (no torch): the trial function imports what it needs.
 """
 
@@ -16,17 +20,21 @@ import dataclasses
 import errno
 import importlib
 import json
+import logging
 import os
 import sys
 import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 EXIT_ERROR = 3
-OOM_HINTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to map segment",
-             "std::bad_alloc")
+OOM_HINTS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
+             "failed to map segment", "std::bad_alloc", "defaultcpuallocator")
+"""Lower-case pieces of the messages that mean out of memory: CUDA ("CUDA out of memory"), PyTorch's CPU allocator
+("DefaultCPUAllocator: not enough memory" / "can't allocate memory"), the C library (ENOMEM), C++ (bad_alloc)."""
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -55,14 +63,27 @@ def import_dotted(path: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
+def is_oom(exc: BaseException) -> bool:
+    """True when `exc` means the device or process ran out of memory: MemoryError, torch's OutOfMemoryError (CUDA),
+    an OSError with errno ENOMEM, or a RuntimeError/OSError whose message has one of `OOM_HINTS` (the CPU allocator
+    raises a plain RuntimeError). The one classifier of the search (`failure_reason`) and of `measure.is_oom`;
+    no torch import, so the child process stays light."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
+        return True
+    if isinstance(exc, (RuntimeError, OSError)):
+        msg = str(exc).lower()
+        return any(h in msg for h in OOM_HINTS)
+    return False
+
+
 def failure_reason(exc: BaseException) -> str:
-    """One line: "out of memory: TYPE: message" for OOMs (CPU MemoryError, CUDA OOM, ENOMEM), else "TYPE: message"."""
+    """One line: "out of memory: TYPE: message" for OOMs (`is_oom`), else "TYPE: message"."""
     name = type(exc).__name__
     msg = " ".join(str(exc).split())
     text = f"{name}: {msg}" if msg else name
-    oom = (isinstance(exc, MemoryError) or name == "OutOfMemoryError" or getattr(exc, "errno", None) == errno.ENOMEM
-           or any(h in msg.lower() for h in OOM_HINTS))
-    return (f"out of memory: {text}" if oom else text)[:300]
+    return (f"out of memory: {text}" if is_oom(exc) else text)[:300]
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
@@ -90,9 +111,41 @@ def _limit_memory(limit: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
+def _setup_logging() -> None:
+    """log.txt stays readable: library progress bars off when it is not a terminal (the progress file replaces
+    them), transformers only logs errors (no multi-line load reports), log records get a time stamp, and each
+    kind of Python warning (category and place it is raised) is logged once."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("distilbo").setLevel(logging.INFO)
+    warnings.showwarning = _log_warning_once
+
+
+_warned: set[tuple[str, str, int]] = set()
+
+
+def _log_warning_once(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    key = (category.__name__, filename, lineno)
+    if key in _warned:
+        return
+    _warned.add(key)
+    text = " ".join(str(message).split())[:500]
+    logging.getLogger("py.warnings").warning("%s: %s (%s:%d; logged once)", category.__name__, text,
+                                             filename, lineno)
+
+
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     trial_dir = Path(spec["trial_dir"])
+    _setup_logging()
+    from distilbo import progress
+
+    progress.configure(trial_dir / progress.FILE)
     _exit_when_orphaned(spec["parent_pid"])
     for p in reversed(spec.get("sys_path", [])):
         if p not in sys.path:

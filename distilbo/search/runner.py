@@ -14,8 +14,11 @@ then recorded infeasible without running (`skipped`).
 
 The budget `n_trials` counts finished trials (COMPLETE, including recorded failures) of the whole study, so a
 rerun only completes what is missing. A trial interrupted by a killed search is set to FAIL ("worker died") at
-the next start. Trial folders: `<run folder>/trials/NNNN/` (spec.json, log.txt, metrics.json or error.txt, plus
-what the trial writes). Progress goes to stderr, one line per event.
+the next start. Trial folders: `<run folder>/<study folder>/trials/NNNN/` (`study.study_dir`: each study has its
+own; spec.json, log.txt, metrics.json or error.txt, plus what the trial writes). Progress goes to stderr, one line per event.
+
+Live progress: each trial's child writes `progress.json` in its folder (`distilbo.progress`); `_Progress`
+shows the running trials' phase, epoch, step, loss and ETA, and the study's ETA, under the event lines.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ from distilbo.errors import UserError
 from distilbo.search._child import (EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted,
                                     write_json_atomic)
 from distilbo.search.space import baseline_params, parse_space, sample
-from distilbo.search.study import (INTERRUPTED, TrialFailure, _mask_in, claim_trial, create_or_load_study,
-                                   fail_stale_trials, mask_url, record_failure, record_success, records, violated)
+from distilbo.search.study import (INTERRUPTED, TrialFailure, _marker, _mask_in, claim_trial, create_or_load_study,
+                                   fail_stale_trials, mask_url, record_failure, record_success, records, study_dir,
+                                   violated)
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -60,11 +64,11 @@ class RunFolderError(UserError):
 
 
 def check_run_folder(run_dir: Path, *, reserve: int = RESERVE_BYTES) -> None:
-    """UserError unless `run_dir/trials` can be created and `reserve` bytes written there: a read-only or full disk
+    """UserError unless `run_dir` can be created and `reserve` bytes written there: a read-only or full disk
     is reported before the study is touched, not as one failed trial after another."""
     probe = Path(run_dir) / f".distilbo-write-probe-{os.getpid()}"
     try:
-        (Path(run_dir) / "trials").mkdir(parents=True, exist_ok=True)
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
         with open(probe, "wb") as f:
             f.write(bytes(reserve))
             f.flush()
@@ -93,7 +97,7 @@ def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float |
     spec_path = trial_dir / "spec.json"
     try:
         trial_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.json", "error.txt"):
+        for name in ("metrics.json", "error.txt", "progress.json"):
             (trial_dir / name).unlink(missing_ok=True)
         write_json_atomic(spec_path, {"trial_fn": trial_fn, "trial_dir": str(trial_dir.resolve()),
                                       "memory_limit": memory_limit, "parent_pid": os.getpid(),
@@ -195,7 +199,6 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
 
     params = parse_space(cfg.search.space, where=cfg.source)
     estimate = _optional_fn(estimate_fn)
-    trials_dir = cfg.run_dir / "trials"
     s = cfg.search
     memory_limit = parse_bytes(s.trial_memory_limit) if s.trial_memory_limit else None
 
@@ -203,7 +206,7 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
         claim_trial(trial)
         if "is_baseline" not in trial.user_attrs:
             trial.set_user_attr("is_baseline", False)
-        trial_dir = trials_dir / f"{trial.number:04d}"
+        trial_dir = study_dir(cfg, trial.study) / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("trial_dir", str(trial_dir))
         known: dict[str, Any] = {}
         try:
@@ -284,6 +287,8 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
     processes may run this on one storage; a trial is started only while finished + running < budget, and a
     trial two workers started at once beyond the budget is not run (state PRUNED, user attr `surplus`)."""
 
+    own = _own_folder(study)
+
     def guarded(trial: Trial) -> list[float]:
         why = surplus(study, trial, budget=budget)
         if why is not None:
@@ -300,20 +305,36 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
             time.sleep(poll)
             continue
         study.optimize(guarded, n_trials=1)
-        prune_checkpoints(study)
+        prune_checkpoints(study, own=own)
         if on_trial is not None:
             on_trial()
 
 
-def prune_checkpoints(study: optuna.Study) -> list[int]:
+def _own_folder(study: optuna.Study) -> str | None:
+    """The uid of the study's own folder (user attr `folder_uid`, also in the folder's marker file), or None for
+    a study made before per-study folders."""
+    uid = study.user_attrs.get("folder_uid")
+    return uid if isinstance(uid, str) and uid else None
+
+
+def prune_checkpoints(study: optuna.Study, *, own: str | None = "auto") -> list[int]:
     """Disk budget (`[search] keep = "frontier"`): delete the model/ folder of every finished trial that is neither
     the baseline nor on the Pareto front (the feasible front; the unconstrained one while nothing is feasible).
-    Returns the trial numbers pruned now. `keep = "all"` keeps everything."""
+    Returns the trial numbers pruned now. `keep = "all"` keeps everything.
+
+    Only the study's own trial folders are touched: `<study folder>/trials/NNNN` with NNNN the trial's number and
+    the study folder's marker carrying the study's uid `own` (default: its user attr `folder_uid`). A trial folder
+    recorded elsewhere (a study made before per-study folders, whose `trials/NNNN` another study may have reused)
+    is kept."""
     import shutil
 
     from distilbo.report.frontier import pareto_front
 
-    if study.user_attrs.get("keep", "frontier") != "frontier":
+    attrs = study.user_attrs
+    if attrs.get("keep", "frontier") != "frontier":
+        return []
+    own = _own_folder(study) if own == "auto" else own
+    if own is None:
         return []
     recs = records(study, curves=False)
     objectives = study.user_attrs.get("objectives") or []
@@ -321,8 +342,19 @@ def prune_checkpoints(study: optuna.Study) -> list[int]:
     if not any(r["on_front"] for r in recs):
         keep |= {r["number"] for r in pareto_front(recs, objectives, [])}
     pruned = []
+    owners: dict[Path, str | None] = {}
+
+    def mine(folder: Path, number: int) -> bool:
+        if folder.name != f"{number:04d}" or folder.parent.name != "trials":
+            return False
+        home = folder.parent.parent
+        if home not in owners:
+            owners[home] = (_marker(home) or {}).get("uid")
+        return owners[home] == own
+
     for r in recs:
-        model = Path(r["trial_dir"]) / "model" if r.get("trial_dir") else None
+        folder = Path(r["trial_dir"]) if r.get("trial_dir") else None
+        model = folder / "model" if folder is not None and mine(folder, r["number"]) else None
         if r["number"] not in keep and model is not None and model.is_dir():
             shutil.rmtree(model, ignore_errors=True)
             pruned.append(r["number"])
@@ -372,62 +404,289 @@ def _devices(cfg: "Config", workers: int) -> list[str | None]:
 
 
 class _Progress:
-    """One status line on stderr per event: trials done/budget, running, failed, elapsed, ETA, front, best."""
+    """The search's console output, on stderr.
 
-    def __init__(self, study: optuna.Study, cfg: "Config", *, budget: int, enabled: bool) -> None:
-        self.study, self.cfg, self.budget, self.enabled = study, cfg, budget, enabled
+    Events, one line each: the start, then every finished trial (its metrics, or its failure and the path of its
+    log.txt). Live lines: the study (trials done, running, failed, elapsed, ETA, front, best) and one line per
+    running trial read from its `progress.json` (`distilbo.progress`: phase, epoch, step/total, loss, the trial's
+    ETA). The study's ETA comes from the durations of its finished trials and the progress of the running ones.
+    `start()` runs a thread that redraws the live lines in place about once a second on a terminal, or prints
+    them every `interval` s (default 30) elsewhere (a log file); `stop()` ends it."""
+
+    def __init__(self, study: optuna.Study, cfg: "Config", *, budget: int, enabled: bool, workers: int = 1,
+                 stream: Any = None, interval: float | None = None) -> None:
+        import threading
+
+        self.study, self.cfg, self.budget, self.enabled, self.workers = study, cfg, budget, enabled, workers
+        self.stream = sys.stderr if stream is None else stream
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.interval = interval if interval is not None else 1.0 if self.tty else 30.0
         self.t0 = time.time()
         self.seen: set[int] | None = None
         self.done0 = 0
         self.last = ""
+        self.front_best = ""
+        self._lock = threading.RLock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._drawn = 0  # live lines on the terminal below the cursor's line
+        self._next_print = self.t0 + self.interval
+        self._trials: list[optuna.trial.FrozenTrial] = []
+        self._trials_at = float("-inf")
+        self._filter: logging.Filter | None = None
 
+    # ------------------------------------------------------------------ events
     def update(self) -> None:
+        """Print the lines of new events (the first call: the study's start line)."""
         if not self.enabled:
             return
-        trials = self.study.get_trials(deepcopy=False)
-        finished = {t.number: t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
-        done = sum(t.state == TrialState.COMPLETE for t in trials)
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        failed = sum(bool(t.user_attrs.get("failure")) or t.state == TrialState.FAIL for t in finished.values())
-        if self.seen is None:
-            self.seen, self.done0 = set(finished), done
-            events = [f"study '{self.study.study_name}' in {mask_url(self.cfg.storage_url)}"
-                      + (f", resuming at {done} finished" if done else "")]
-        else:
-            events = [_describe(finished[n], self.cfg) for n in sorted(set(finished) - self.seen)]
-            self.seen |= set(finished)
-        key = f"{done}/{self.budget} done ({failed} failed), {running} running"
-        if not events and key == self.last:
+        with self._lock:
+            trials = self._fetch(max_age=0.0)
+            finished = {t.number: t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
+            done, running, failed = _tally(trials)
+            if self.seen is None:
+                self.seen, self.done0 = set(finished), done
+                events = [f"study '{self.study.study_name}' in {mask_url(self.cfg.storage_url)}"
+                          + (f", resuming at {done} finished" if done else "")]
+            else:
+                events = [_describe(finished[n], self.cfg) for n in sorted(set(finished) - self.seen)]
+                self.seen |= set(finished)
+            key = f"{done}/{self.budget} done ({failed} failed), {running} running"
+            if not events and key == self.last:
+                return
+            self.last = key
+            ok = [t for t in finished.values() if t.state == TrialState.COMPLETE and not t.user_attrs.get("failure")
+                  and not t.user_attrs.get("skipped") and all(v <= 0 for v in t.constraints.values())]
+            first = self.cfg.search.objectives[0]
+            best = ""
+            if ok:
+                pick = max if first["direction"] == "maximize" else min
+                best = f", best {first['metric']} {pick(t.values[0] for t in ok):.4g}"
+            self.front_best = f", front {len(self.study.best_trials) if done else 0}{best}"
+            status = self._summary(trials, time.time())
+            self._clear()
+            for event in events or [""]:
+                print(f"distilbo search: {status}" + (f" | {event}" if event else ""), file=self.stream, flush=True)
+            if self.tty and self._thread is not None:
+                self._draw(self.live_lines(trials, time.time()))
+
+    # ------------------------------------------------------------------ live lines
+    def live_lines(self, trials: list[optuna.trial.FrozenTrial], now: float) -> list[str]:
+        """The study's line, then one line per running trial."""
+        states = {t.number: _trial_progress(t) for t in trials if t.state == TrialState.RUNNING}
+        lines = [f"distilbo search: {self._summary(trials, now, states)}"]
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                start = t.datetime_start.timestamp() if t.datetime_start else None
+                lines.append(("  " if self.tty else "distilbo search: ") + _running_line(t.number, states[t.number],
+                                                                                        now, start))
+        return lines
+
+    def tick(self, now: float | None = None) -> None:
+        """Redraw the live lines (terminal), or print them when `interval` s passed since the last time."""
+        if not self.enabled:
             return
-        self.last = key
-        elapsed = time.time() - self.t0
-        rate = (done - self.done0) / elapsed if elapsed > 0 else 0.0
-        eta = "0:00:00" if done >= self.budget else _hms((self.budget - done) / rate) if rate > 0 else "?"
-        ok = [t for t in finished.values() if t.state == TrialState.COMPLETE and not t.user_attrs.get("failure")
-              and not t.user_attrs.get("skipped") and all(v <= 0 for v in t.constraints.values())]
-        first = self.cfg.search.objectives[0]
-        best = ""
-        if ok:
-            pick = max if first["direction"] == "maximize" else min
-            best = f", best {first['metric']} {pick(t.values[0] for t in ok):.4g}"
-        front = len(self.study.best_trials) if done else 0
-        status = f"{key}, elapsed {_hms(elapsed)}, ETA {eta}, front {front}{best}"
-        for event in events or [""]:
-            print(f"distilbo search: {status}" + (f" | {event}" if event else ""), file=sys.stderr, flush=True)
+        with self._lock:
+            now = time.time() if now is None else now
+            if not self.tty and now < self._next_print:
+                return
+            trials = self._fetch(max_age=5.0)
+            lines = self.live_lines(trials, now)
+            if self.tty:
+                self._clear()
+                self._draw(lines)
+            elif len(lines) > 1:  # nothing to say while no trial runs: the event lines said it
+                self._next_print = now + self.interval
+                for line in lines:
+                    print(line, file=self.stream, flush=True)
+
+    def start(self) -> None:
+        """Show the live lines from a background thread until `stop()`."""
+        import threading
+
+        if not self.enabled or self._thread is not None:
+            return
+        if self.tty:  # a log record printed while the lines are drawn would be overwritten: clear them first
+            progress = self
+
+            class _ClearFirst(logging.Filter):
+                def filter(self, record: logging.LogRecord) -> bool:
+                    with progress._lock:
+                        progress._clear()
+                    return True
+
+            self._filter = _ClearFirst()
+            for h in logging.getLogger().handlers:
+                h.addFilter(self._filter)
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._run, name="distilbo-progress", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopped.set()
+        thread.join(timeout=10)
+        with self._lock:
+            self._clear()
+        if self._filter is not None:
+            for h in logging.getLogger().handlers:
+                h.removeFilter(self._filter)
+            self._filter = None
+
+    def _run(self) -> None:
+        while not self._stopped.wait(min(self.interval, 1.0)):
+            try:
+                self.tick()
+            except Exception as e:  # noqa: BLE001  (a storage hiccup must not end the progress display)
+                log.debug("progress not shown: %s", e)
+
+    # ------------------------------------------------------------------ helpers
+    def _fetch(self, *, max_age: float) -> list[optuna.trial.FrozenTrial]:
+        now = time.monotonic()
+        if now - self._trials_at > max_age:
+            self._trials, self._trials_at = self.study.get_trials(deepcopy=False), now
+        return self._trials
+
+    def _summary(self, trials: list[optuna.trial.FrozenTrial], now: float,
+                 states: dict[int, dict | None] | None = None) -> str:
+        done, running, failed = _tally(trials)
+        if states is None:
+            states = {t.number: _trial_progress(t) for t in trials if t.state == TrialState.RUNNING}
+        eta = study_eta(trials, budget=self.budget, workers=self.workers, now=now, states=states)
+        return (f"{done}/{self.budget} done ({failed} failed), {running} running, elapsed {_hms(now - self.t0)}, "
+                f"ETA {'?' if eta is None else _hms(eta)}{self.front_best}")
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}A\r\x1b[J")
+            self.stream.flush()
+            self._drawn = 0
+
+    def _draw(self, lines: list[str]) -> None:
+        import shutil
+
+        width = max(20, shutil.get_terminal_size().columns - 1)  # a wrapped line would break the redraw
+        self.stream.write("".join(line[:width] + "\n" for line in lines))
+        self.stream.flush()
+        self._drawn = len(lines)
+
+
+def _tally(trials: list[optuna.trial.FrozenTrial]) -> tuple[int, int, int]:
+    """(finished, running, failed) trials."""
+    done = sum(t.state == TrialState.COMPLETE for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    failed = sum(t.state == TrialState.FAIL or (t.state == TrialState.COMPLETE and bool(t.user_attrs.get("failure")))
+                 for t in trials)
+    return done, running, failed
+
+
+def _trial_progress(t: optuna.trial.FrozenTrial) -> dict | None:
+    """The running trial's progress.json, unless there is none or it is older than the trial (a previous run)."""
+    from distilbo import progress
+
+    where = t.user_attrs.get("trial_dir")
+    state = progress.read(where) if where else None
+    if state is None:
+        return None
+    started = t.datetime_start.timestamp() if t.datetime_start else None
+    if started is not None and isinstance(state.get("started"), (int, float)) and state["started"] < started - 5:
+        return None
+    return state
+
+
+def trial_eta(state: dict | None, now: float) -> float | None:
+    """Seconds left of a running trial by its progress state (training time left plus a final evaluation as long
+    as the last one), or None when it cannot tell yet."""
+    if not state or not isinstance(state.get("eta_s"), (int, float)):
+        return None
+    phase, eta = state["phase"], float(state["eta_s"])
+    eval_s = float(state["eval_s"]) if isinstance(state.get("eval_s"), (int, float)) else 0.0
+    updated = state.get("updated", now)
+    since = state.get("phase_started", updated)
+    if phase == "training":
+        return max(0.0, eta - (now - updated)) + eval_s
+    if phase == "evaluating":
+        return eta + max(0.0, eval_s - (now - since))
+    return None
+
+
+def study_eta(trials: list[optuna.trial.FrozenTrial], *, budget: int, workers: int, now: float,
+              states: dict[int, dict | None]) -> float | None:
+    """Seconds until the study has `budget` finished trials: the time left of each running trial (by its progress,
+    else the mean duration of the finished trials minus its elapsed time), plus the mean duration for each trial
+    not started yet, spread over max(workers, running) lanes. None while nothing tells a trial's duration."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    if len(done) >= budget:
+        return 0.0
+    durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done
+                 if t.datetime_complete and t.datetime_start]
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    left, guesses = [], []
+    for t in running:
+        elapsed = now - t.datetime_start.timestamp() if t.datetime_start else 0.0
+        eta = trial_eta(states.get(t.number), now)
+        if eta is not None:
+            guesses.append(elapsed + eta)
+        left.append((elapsed, eta))
+    mean = (sum(durations) / len(durations) if durations else sum(guesses) / len(guesses) if guesses else None)
+    rest: list[float] = []
+    for elapsed, eta in left:
+        if eta is None:
+            if mean is None:
+                return None
+            eta = max(0.0, mean - elapsed)
+        rest.append(eta)
+    todo = max(0, budget - len(done) - len(running))
+    if todo and mean is None:
+        return None
+    lanes = max(1, workers, len(running))
+    return max(max(rest, default=0.0), (sum(rest) + todo * (mean or 0.0)) / lanes)
+
+
+def _running_line(number: int, state: dict | None, now: float, started: float | None) -> str:
+    """`trial 5: training, epoch 1.25/2, step 120/400, loss 2.310, ETA 0:03:10`."""
+    elapsed = f"running for {_hms(now - started)}" if started else "running"
+    if state is None:
+        return f"trial {number}: starting, {elapsed}"
+    phase = state["phase"]
+    parts = [f"trial {number}: {phase}"]
+    if phase in ("training", "evaluating") and isinstance(state.get("total_steps"), int):
+        if isinstance(state.get("epoch"), (int, float)) and isinstance(state.get("epochs"), (int, float)):
+            parts.append(f"epoch {state['epoch']:.2f}/{state['epochs']:g}")
+        parts.append(f"step {state.get('step', 0)}/{state['total_steps']}")
+        if isinstance(state.get("loss"), (int, float)):
+            parts.append(f"loss {state['loss']:.3f}")
+    elif isinstance(state.get("phase_started"), (int, float)):
+        parts.append(f"for {_hms(now - state['phase_started'])}")
+    eta = trial_eta(state, now)
+    parts.append(f"ETA {_hms(eta)}" if eta is not None else elapsed)
+    return ", ".join(parts)
 
 
 def _describe(t: optuna.trial.FrozenTrial, cfg: "Config") -> str:
     ua = t.user_attrs
     if t.state == TrialState.FAIL:
-        return f"trial {t.number} FAIL: {ua.get('failure') or INTERRUPTED}"
+        return f"trial {t.number} FAIL: {ua.get('failure') or INTERRUPTED}{_log_hint(t)}"
     if ua.get("skipped"):
         return f"trial {t.number} skipped: {ua['skipped']}"
     if ua.get("failure"):
-        return f"trial {t.number} failed: {ua['failure']}"
+        return f"trial {t.number} failed: {ua['failure']}{_log_hint(t)}"
     m = ua.get("metrics", {})
     shown = dict.fromkeys([o["metric"] for o in cfg.search.objectives] + ["exact", "f1", "latency_ms"])
     return f"trial {t.number}{' (baseline)' if ua.get('is_baseline') else ''}: " + ", ".join(
         f"{k} {m[k]:.4g}" for k in shown if isinstance(m.get(k), (int, float)))
+
+
+def _log_hint(t: optuna.trial.FrozenTrial) -> str:
+    """` (log: .../trials/0003/log.txt)` when the failed trial has a log (it ran in a child process)."""
+    where = t.user_attrs.get("trial_dir")
+    path = Path(where) / "log.txt" if where else None
+    return f" (log: {path})" if path is not None and path.is_file() else ""
 
 
 def _hms(seconds: float) -> str:
@@ -501,11 +760,22 @@ def _storage_failure(e: BaseException) -> BaseException | None:
 def _search(cfg: "Config", *, url: str, name: str, budget: int, workers: int, deadline: float | None,
             trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
             progress: bool) -> optuna.Study:
-    s = cfg.search
     study = create_or_load_study(cfg, storage=url, study_name=name)
     ensure_baseline(study, cfg, budget=budget)
-    shown = _Progress(study, cfg, budget=budget, enabled=progress)
+    shown = _Progress(study, cfg, budget=budget, enabled=progress, workers=workers)
     shown.update()
+    shown.start()  # the live lines of the running trials
+    try:
+        return _run_workers(study, cfg, url=url, name=name, budget=budget, workers=workers, deadline=deadline,
+                            trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic, shown=shown)
+    finally:
+        shown.stop()
+
+
+def _run_workers(study: optuna.Study, cfg: "Config", *, url: str, name: str, budget: int, workers: int,
+                 deadline: float | None, trial_fn: str | TrialFn, estimate_fn: str | Callable | None,
+                 pessimistic: dict[str, float] | None, shown: _Progress) -> optuna.Study:
+    s = cfg.search
     if workers == 1:
         objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
         work(study, objective, budget=budget, grace_period=s.grace_period, deadline=deadline,

@@ -22,20 +22,30 @@ User attrs of every trial (also shown by optuna-dashboard):
     is_baseline  True for the enqueued baseline trial
     failure      one-line reason when the trial failed ("out of memory: ...", "timeout after 600 s", ...)
     skipped      reason when the trial was not run because an estimate broke a constraint (infeasible)
-    trial_dir    the trial folder
+    trial_dir    the trial folder (`<run folder>/<study folder>/trials/NNNN`)
     worker       {"host", "pid", "pid_start"} of the process that ran it; `heartbeat` = last time.time() alive
     surplus      why a trial two workers started at once beyond the budget was not run (state PRUNED)
 A trial left RUNNING by a dead worker is set to FAIL (`fail_stale_trials`) with `failure` = "worker died ...".
+
+Each study owns a folder in the run folder, `<run folder>/<study folder>/` (`study_dir`): `trials/NNNN/` and
+`report/`. The folder name is the study name made filesystem-safe (`folder_name`), stored in the study's user attr
+`folder` when the study is created (`claim_study_dir`), with a marker file `.distilbo-study.json` inside; when that
+name is taken by another study (another storage with the same study name, or a name that maps to the same folder)
+a suffix `-2`, `-3`, ... is added. So two studies never share trial folders, checkpoints or reports, and the
+default database `<run folder>/study.db` can hold several studies. Studies made before this layout (trials in
+`<run folder>/trials/`) keep their recorded trial folders; their new trials and report go to the study folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
 import random
 import re
+import secrets
 import socket
 import time
 import warnings
@@ -269,8 +279,102 @@ def create_or_load_study(cfg: "Config", *, storage: str | None = None, study_nam
         study.set_user_attr("objectives", list(cfg.search.objectives))
     if study.user_attrs.get("keep") != cfg.search.keep:  # the disk budget of this run (`--keep`)
         study.set_user_attr("keep", cfg.search.keep)
+    claim_study_dir(cfg, study, url=url)
     fail_stale_trials(study, grace_period=cfg.search.grace_period)
     return study
+
+
+# ---------------------------------------------------------------------------------------------- the study's folder
+STUDY_MARKER = ".distilbo-study.json"
+"""In every study folder: {study, storage (password masked), uid}; says which study owns the folder."""
+
+
+def folder_name(study_name: str) -> str:
+    """A study name as a folder name: letters, digits, `.`, `_` and `-` kept, every other run of characters
+    replaced by `-`, no leading dot, at most 80 characters (`"my study/v2"` -> `"my-study-v2"`)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", study_name).strip("-.")[:80].strip("-.")
+    return slug or "study"
+
+
+def _marker(folder: Path) -> dict[str, Any] | None:
+    try:
+        d = json.loads((folder / STUDY_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _candidates(name: str) -> Any:
+    base = folder_name(name)
+    yield base
+    for i in range(2, 10_000):
+        yield f"{base}-{i}"
+
+
+def _free(folder: Path) -> bool:
+    """Nobody's folder yet: absent, or an empty directory."""
+    if not folder.exists():
+        return True
+    return folder.is_dir() and not any(folder.iterdir())
+
+
+def study_dir(cfg: "Config", study: optuna.Study) -> Path:
+    """The study's own folder `<run folder>/<folder>` (trials/, report/); never another study's.
+
+    The folder is the study's user attr `folder` (set by `create_or_load_study`). A study without one (made before
+    per-study folders, or only read so far) gets the first of `name`, `name-2`, ... that is free or marked as
+    this study's; nothing is written."""
+    name = study.user_attrs.get("folder")
+    if isinstance(name, str) and name and name == Path(name).name and not name.startswith("."):
+        return cfg.run_dir / name
+    url = mask_url(_storage_label(study, cfg))
+    for cand in _candidates(study.study_name):
+        folder = cfg.run_dir / cand
+        mark = _marker(folder)
+        if _free(folder) or (mark is not None and mark.get("study") == study.study_name and mark.get("storage") == url):
+            return folder
+    raise AssertionError("unreachable")
+
+
+def _storage_label(study: optuna.Study, cfg: "Config") -> str:
+    return getattr(study, "_distilbo_url", None) or cfg.storage_url
+
+
+def claim_study_dir(cfg: "Config", study: optuna.Study, *, url: str | None = None) -> Path:
+    """Give the study its folder (user attrs `folder`, `folder_uid`; the marker file) unless it has one, and
+    return it. UserError when the folder the study has holds another study's marker (another run folder)."""
+    url = url or cfg.storage_url
+    study._distilbo_url = url  # type: ignore[attr-defined]  (for study_dir's marker check)
+    attrs = study.user_attrs
+    name, uid = attrs.get("folder"), attrs.get("folder_uid")
+    if isinstance(name, str) and name:
+        folder = cfg.run_dir / name
+        mark = _marker(folder)
+        if mark is not None and uid and mark.get("uid") != uid:
+            raise UserError(f"study '{study.study_name}' in {mask_url(url)}: its folder {folder} belongs to another "
+                            f"study ('{mark.get('study')}' in {mark.get('storage')}); pass another run folder "
+                            "(--set out=DIR)")
+        if mark is None:
+            _write_marker(folder, study.study_name, url, uid or "")
+        return folder
+    folder = study_dir(cfg, study)
+    uid = secrets.token_hex(8)
+    _write_marker(folder, study.study_name, url, uid)
+    study.set_user_attr("folder", folder.name)
+    study.set_user_attr("folder_uid", uid)
+    return folder
+
+
+def _write_marker(folder: Path, study_name: str, url: str, uid: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{STUDY_MARKER}.tmp{os.getpid()}"
+        tmp.write_text(json.dumps({"study": study_name, "storage": mask_url(url), "uid": uid}, indent=1),
+                       encoding="utf-8")
+        os.replace(tmp, folder / STUDY_MARKER)
+    except OSError as e:
+        raise UserError(f"study folder {folder}: cannot write ({e.strerror or e}); free disk space, fix its "
+                        "permissions or pick another run folder with --set out=DIR") from None
 
 
 # ---------------------------------------------------------------------------------------------- workers alive?
@@ -530,29 +634,144 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def status_table(recs: list[dict[str, Any]], *, width: int = 60, metrics: tuple[str, ...] = ("exact", "f1")) -> str:
-    """A text table for `distilbo status`: #, status, `metrics` (the study's objectives first), params, latency,
-    the trial's params, reason. `*` marks the baseline, `F` the Pareto front."""
-    shown = tuple(m for m in metrics if m not in ("num_parameters", "latency_ms"))
-    head = ["#", "status", *shown, "params", "lat_ms", "settings", "failure / note"]
-    rows = []
-    for r in recs:
-        m = r["metrics"]
-        num = m.get("num_parameters")
-        settings = " ".join(f"{k}={_fmt(v)}" for k, v in r["params"].items())
+def _param_order(names: list[str]) -> list[str]:
+    """Searched parameters, architecture ([student] settings) first, then [train], each in config order."""
+    from distilbo.config import FIELD_SECTION
+
+    order = {n: i for i, n in enumerate(FIELD_SECTION)}
+    rank = {"student": 0, "train": 1}
+    return sorted(names, key=lambda n: (rank.get(FIELD_SECTION.get(n, ""), 2), order.get(n, len(order))))
+
+
+def _misses(r: dict[str, Any]) -> list[str]:
+    """The config constraints a trial that ran missed: `exact>=50 (exact 41.2)`."""
+    out = []
+    for name, v in (r.get("constraints") or {}).items():
+        if name == FAILED or not _is_number(v) or v <= 0:
+            continue
+        metric = re.split(r"[<>]=", name, maxsplit=1)[0]
+        value = r["metrics"].get(metric)
+        out.append(f"{name} ({metric} {_fmt(value)})" if value is not None else name)
+    return out
+
+
+def _running_note(r: dict[str, Any]) -> str:
+    """What a running trial is doing, from its progress.json: `training, epoch 1.25/2, step 120/400, loss 2.31`."""
+    from distilbo import progress
+
+    st = progress.read(r["trial_dir"]) if r.get("trial_dir") else None
+    if st is None:
+        return ""
+    parts = [st["phase"]]
+    if st["phase"] in ("training", "evaluating") and _is_number(st.get("total_steps")):
+        if _is_number(st.get("epoch")) and _is_number(st.get("epochs")):
+            parts.append(f"epoch {st['epoch']:.2f}/{st['epochs']:g}")
+        parts.append(f"step {st.get('step', 0)}/{st['total_steps']}")
+        if _is_number(st.get("loss")):
+            parts.append(f"loss {st['loss']:.3g}")
+    return ", ".join(parts)
+
+
+NOTE_MIN = 12
+"""Characters kept for the failure / note column (a fifth of the width on wider terminals) before parameter
+columns are added (`status_table`)."""
+
+
+def status_table(recs: list[dict[str, Any]], *, width: int | None = None, metrics: tuple[str, ...] = ("exact", "f1"),
+                 columns: list[str] | None = None) -> str:
+    """A text table for `distilbo status`, at most `width` characters wide (default: the terminal's width).
+
+    Columns: #, status, `metrics` (the study's objectives first), params, latency, then one column per searched
+    parameter, architecture first, as many as fit, and the failure / note (cut to what is left). `columns` (names
+    of searched parameters and metrics) replaces everything between status and the note, in that order. `*` marks
+    the baseline, `F` the Pareto front; a trial that ran but misses a constraint of the study is "ok (infeasible)"
+    and its note names the constraint; a running trial's note is its progress (phase, epoch, step, loss)."""
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size().columns
+    ok = [r["status"] == "ok" for r in recs]
+    misses = [_misses(r) if good else [] for r, good in zip(recs, ok)]
+    params = _param_order(list(dict.fromkeys(k for r in recs for k in r["params"])))
+
+    def metric_col(k: str) -> list[str]:
+        return [_fmt(r["metrics"].get(k)) if good else "" for r, good in zip(recs, ok)]
+
+    def size_col() -> list[str]:
+        return [f"{r['metrics']['num_parameters'] / 1e6:.2f}M" if _is_number(r["metrics"].get("num_parameters"))
+                else "" for r in recs]
+
+    cols: dict[str, list[str]] = {
+        "#": [f"{r['number']}{'*' if r['is_baseline'] else ''}{'F' if r['on_front'] else ''}" for r in recs],
+        "status": ["ok (infeasible)" if miss else r["status"] for r, miss in zip(recs, misses)]}
+    if columns is None:
+        for k in dict.fromkeys(m for m in metrics if m not in ("num_parameters", "latency_ms")):
+            cols[k] = metric_col(k)
+        cols["params"], cols["lat_ms"] = size_col(), metric_col("latency_ms")
+        fixed, optional = list(cols), params
+    else:
+        known = set().union(*(r["metrics"] for r in recs)) if recs else set()
+        for k in columns:
+            if k in params:
+                cols[k] = [_fmt(r["params"].get(k)) for r in recs]
+            elif k in ("params", "num_parameters"):
+                cols[k] = size_col()
+            elif k in known or k in metrics:
+                cols[k] = metric_col(k)
+            else:
+                raise UserError(f"--columns {k}: not a column of this study; pick from the searched parameters "
+                                f"({', '.join(params) or 'none'}) and the metrics ({', '.join(sorted(known)) or 'none'})")
+        fixed, optional = list(cols), []
+    for k in optional:
+        cols[k] = [_fmt(r["params"].get(k)) for r in recs]
+    notes = []
+    for r, miss in zip(recs, misses):
         note = r["failure"] or (f"skipped: {r['skipped']}" if r["skipped"] else "") or (
             f"not run: {r['surplus']}" if r.get("surplus") else "")
-        flag = ("*" if r["is_baseline"] else "") + ("F" if r["on_front"] else "")
-        ok = r["status"] == "ok"
-        rows.append([f"{r['number']}{flag}", r["status"], *(_fmt(m.get(k)) if ok else "" for k in shown),
-                     f"{num / 1e6:.2f}M" if _is_number(num) else "",
-                     _fmt(m.get("latency_ms")) if ok else "", settings[:width], note[:width]])
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *rows]]
+        if miss:
+            note = "misses " + "; ".join(miss)
+        elif r["status"] == "running":
+            note = _running_note(r)
+        notes.append(note)
+    w = {k: max(len(k), *(len(c) for c in v)) if v else len(k) for k, v in cols.items()}
+
+    def total(names: list[str]) -> int:
+        return sum(w[k] for k in names) + 2 * (len(names) - 1)
+
+    chosen = list(fixed)
+    if columns is None:
+        while len(chosen) > 2 and total(chosen) > width:
+            chosen.pop()
+    longest_note = max((len(n) for n in notes), default=0)
+    reserve = min(max(NOTE_MIN, width // 5), longest_note) + 2 if longest_note else 0
+    hidden = []
+    for k in optional:
+        if not hidden and total(chosen + [k]) + reserve <= width:
+            chosen.append(k)
+        else:
+            hidden.append(k)
+    room = width - total(chosen) - 2  # what is left for the last column, the failure / note
+    if longest_note and room >= min(longest_note, 8):
+        cols["failure / note"] = [n if len(n) <= room else n[:room - 3] + "..." for n in notes]
+        w["failure / note"] = 0  # the last column: not padded
+        chosen.append("failure / note")
+    lines = ["  ".join(cells).rstrip() for cells in
+             zip(*[[k.ljust(w[k])] + [c.ljust(w[k]) for c in cols[k]] for k in chosen])]
+    if columns is None:
+        lines = [ln[:width] for ln in lines]
     done = sum(r["state"] == "COMPLETE" for r in recs)
     failed = sum(r["status"] in ("failed", "interrupted") for r in recs)
-    lines.append(f"{done} finished ({failed} failed), {sum(r['status'] == 'running' for r in recs)} running; "
-                 "* baseline, F Pareto front")
+    infeasible = sum(bool(m) for m in misses)
+    foot = (f"{done} finished ({failed} failed{f', {infeasible} infeasible' if infeasible else ''}), "
+            f"{sum(r['status'] == 'running' for r in recs)} running; * baseline, F Pareto front")
+    lines += textwrap.wrap(foot, width)
+    if hidden:
+        more = f"not shown: {', '.join(hidden)} (a wider terminal, or --columns NAME,...)"
+        for i in range(len(hidden) - 1, 0, -1):
+            if len(more) <= width:
+                break
+            more = f"not shown: {', '.join(hidden[:i])} and {len(hidden) - i} more (--columns NAME,...)"
+        lines.append(more[:width])
     return "\n".join(lines)
 
 
@@ -565,15 +784,20 @@ def load_study(cfg: "Config", *, storage: str | None = None, study_name: str | N
         raise UserError(f"no study at {mask_url(url)}; run `distilbo search` first or pass --storage/--study")
     store = open_storage(cfg, url)
     try:
-        return optuna.load_study(study_name=name, storage=store)
+        study = optuna.load_study(study_name=name, storage=store)
     except KeyError:
         names = optuna.get_all_study_names(store)
         raise UserError(f"no study '{name}' in {mask_url(url)} (it has: {', '.join(names) or 'none'}); "
                         "pass --study NAME") from None
+    study._distilbo_url = url  # type: ignore[attr-defined]  (study_dir's marker check)
+    return study
 
 
-def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> str:
-    """`distilbo status`: the trials table of the config's study (UserError when there is none yet)."""
+def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None, width: int | None = None,
+           columns: list[str] | None = None) -> str:
+    """`distilbo status`: the trials table of the config's study (UserError when there is none yet); `width` and
+    `columns` as in `status_table`."""
     objectives = tuple(o["metric"] for o in cfg.search.objectives)
     metrics = tuple(dict.fromkeys(objectives + ("exact", "f1")))
-    return status_table(records(load_study(cfg, storage=storage, study_name=study_name), curves=False), metrics=metrics)
+    return status_table(records(load_study(cfg, storage=storage, study_name=study_name), curves=False), metrics=metrics,
+                        width=width, columns=columns)
