@@ -43,8 +43,8 @@ def pause(what):
 if hook == "between":  # trial 1 finished and the loop pruned checkpoints; trial 2 not yet started
     real_prune = runner.prune_checkpoints
 
-    def prune(study):
-        pruned = real_prune(study)
+    def prune(study, **kw):
+        pruned = real_prune(study, **kw)
         if sum(t.state.name == "COMPLETE" for t in study.trials) == 2:
             pause("between trials 1 and 2")
         return pruned

@@ -93,7 +93,7 @@ def test_training_loop_writes_progress_that_the_search_prints(tmp_path):
     assert re.fullmatch(rf"distilbo search: trial 0: training, epoch [\d.]+/2, step \d+/{total}, loss [\d.]+, "
                         r"ETA \d:\d\d:\d\d", printed[1]), printed
     final = progress.read(trial_dir)
-    assert final["phase"] == "measuring and saving" and final["step"] == total and final["epoch"] == 2.0
+    assert final["phase"] == "evaluating" and final["step"] == total and final["epoch"] == 2.0  # the final dev score
     assert isinstance(final["eval_s"], float)
     assert not list(trial_dir.glob(".*tmp*"))  # written atomically: no temp file left
 
