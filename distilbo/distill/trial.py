@@ -198,9 +198,9 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
 
     # the transfer set (soft targets only) joins the training rows when there is a teacher to teach it
     transfer_f = load_transfer(cfg, student_tok) if cfg.train.alpha_ce > 0 else None
-    labeled = None
+    labeled, n_train, n_transfer = None, len(train_f), 0 if transfer_f is None else len(transfer_f)
     if transfer_f is not None:
-        labeled = np.concatenate([np.ones(len(train_f), bool), np.zeros(len(transfer_f), bool)])
+        labeled = np.concatenate([np.ones(n_train, bool), np.zeros(n_transfer, bool)])
     trial_dir.mkdir(parents=True, exist_ok=True)  # only once the data has loaded: bad input leaves no folder
     write_json_atomic(trial_dir / "trial_config.json", cfg.flat())
 
@@ -257,8 +257,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     counts = model_num_parameters(student)
     metrics = {**final.metrics, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
-               "num_train_features": len(train_f) - (0 if transfer_f is None else len(transfer_f)),
-               "num_transfer_features": 0 if transfer_f is None else len(transfer_f), "n_heads_effective": spec.heads, "dim": spec.dim,
+               "num_train_features": n_train, "num_transfer_features": n_transfer, "n_heads_effective": spec.heads,
+               "dim": spec.dim,
                "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
