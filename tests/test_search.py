@@ -407,3 +407,21 @@ def test_checkpoints_of_dominated_trials_are_pruned_unless_keep_all(tmp_path):
     keep_all = create_or_load_study(cfg.with_overrides({"keep": "all"}))
     (trials / "0003" / "model").mkdir()
     assert prune_checkpoints(keep_all) == []
+
+
+def test_resume_continues_the_sobol_sequence(tmp_path):
+    """A study run as 3 trials then resumed to 6 draws exactly the start-up points of one uninterrupted run of 6
+    (one Sobol stream, one counter in the study, no point drawn twice), although the resumed process mixes its
+    own seed (its first trial is not trial 0)."""
+    def params(study):
+        return [tuple(sorted(t.params.items())) for t in sorted(study.trials, key=lambda t: t.number)]
+
+    whole = run_search(st.make_config(tmp_path / "a", n_startup_trials=6), n_trials=6, trial_fn=st.smooth,
+                       estimate_fn=None, progress=False)
+    cfg = st.make_config(tmp_path / "b", n_startup_trials=6)
+    run_search(cfg, n_trials=3, trial_fn=st.smooth, estimate_fn=None, progress=False)
+    resumed = run_search(cfg, n_trials=6, trial_fn=st.smooth, estimate_fn=None, progress=False)
+    assert len(resumed.trials) == 6 and params(resumed) == params(whole)
+    assert len(set(params(resumed))) == 6
+    counters = [k for k in resumed._storage.get_study_system_attrs(resumed._study_id) if k.startswith("qmc:")]
+    assert len(counters) == 1

@@ -140,13 +140,16 @@ class QmcThenGp(optuna.samplers.BaseSampler):
 
     GPSampler's own start-up draws from its independent sampler one parameter at a time, which for a QMCSampler
     falls back to plain random; this wrapper hands whole start-up trials to QMCSampler's joint (relative) sampling.
-    The Sobol index follows the study's trial count, so a resumed study continues the sequence."""
+    The Sobol stream is seeded by `qmc_seed`, the study's own seed, never the per-process one: QMCSampler keeps
+    its sample index in the study (a system attr keyed by the seed), so a resumed study, or several workers on one
+    study, continue one Sobol sequence with no repeated point (a per-process seed would start a new sequence)."""
 
-    def __init__(self, *, seed: int | None, n_startup_trials: int) -> None:
+    def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None) -> None:
         self._n_startup = n_startup_trials
+        qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._qmc = optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+            self._qmc = optuna.samplers.QMCSampler(seed=qmc_seed, scramble=True, warn_independent_sampling=False)
             self._gp = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
                                                  deterministic_objective=False)
 
@@ -216,15 +219,15 @@ def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.B
     """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed` (see
     `PerProcessSeed` for several processes on one study)."""
     seed = cfg.run.seed if seed is None else seed
-    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s), seed)
+    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s, qmc_seed=seed), seed)
 
 
-def _base_sampler(cfg: "Config", *, seed: int | None) -> optuna.samplers.BaseSampler:
+def _base_sampler(cfg: "Config", *, seed: int | None, qmc_seed: int | None = None) -> optuna.samplers.BaseSampler:
     s = cfg.search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if s.sampler == "gp":
-            return QmcThenGp(seed=seed, n_startup_trials=s.n_startup_trials)
+            return QmcThenGp(seed=seed, n_startup_trials=s.n_startup_trials, qmc_seed=qmc_seed)
         if s.sampler == "tpe":
             return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True,
                                               constant_liar=True)
