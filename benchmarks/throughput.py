@@ -155,8 +155,10 @@ def main() -> None:
     best_a, best_b, best_c = min(times["distilbo"]), min(times["standard"]), min(times["distilbo-fp32"])
     n = len(feats)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    flags = next((ln.split(":", 1)[1].split() for ln in open("/proc/cpuinfo") if ln.startswith("flags")), [])
-    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    from distilbo.measure import cpu_info
+
+    cpu = cpu_info()
+    flags, model = cpu["flags"], cpu["name"]
     result = {
         "date": time.strftime("%Y-%m-%d"), "commit": commit, "machine": f"{platform.machine()} {model}".strip(),
         "cpu_flags": sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f", "avx2"))),

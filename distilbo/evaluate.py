@@ -109,15 +109,9 @@ def uses_token_types(model: Any) -> bool:
 # ----------------------------------------------------------------------------------------------- inference
 def cpu_has_bf16() -> bool:
     """True when this CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16 in /proc/cpuinfo's flags)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"amx_bf16", "avx512_bf16"})
-    except OSError:
-        pass
-    return False
+    from distilbo.measure import cpu_info
+
+    return bool(cpu_info()["flags"] & {"amx_bf16", "avx512_bf16"})
 
 
 def autocast(device: torch.device, precision: str = "auto"):

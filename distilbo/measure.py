@@ -96,18 +96,25 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or classify(exc)
 
 
+def cpu_info() -> dict[str, Any]:
+    """This CPU's model name and feature flags, from /proc/cpuinfo (empty where there is none)."""
+    info: dict[str, Any] = {"name": "", "flags": set()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and not info["name"]:
+                    info["name"] = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not info["flags"]:
+                    info["flags"] = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return info
+
+
 def machine_key(device: torch.device | str = "cpu") -> dict[str, Any]:
     """What a latency depends on besides the model: CPU model (or GPU name), threads, torch version."""
     dev = torch.device(device)
-    name = ""
-    if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
-    else:
-        try:
-            with open("/proc/cpuinfo") as f:
-                name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-        except OSError:
-            pass
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_info()["name"]
     return {"device": dev.type, "name": name, "threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
