@@ -642,8 +642,11 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
     refs = info.get("models") or {}
     teacher_ref = refs.get("teacher") or {"name": tc.get("teacher") or "?", "kind": "unknown"}
     init_ref = refs.get("student_init") or {"name": tc.get("student_init") or "?", "kind": "unknown"}
-    is_bert = mc.get("model_type") == "bert"
-    arch = "bert" if is_bert else "distilbert"
+    arch = mc.get("model_type") if mc.get("model_type") in ("bert", "albert") else "distilbert"
+    is_bert = arch != "distilbert"  # takes token_type_ids
+    family = {"bert": "BERT", "albert": "ALBERT", "distilbert": "DistilBERT"}[arch]
+    cls_name = {"bert": "BertForQuestionAnswering", "albert": "AlbertForQuestionAnswering",
+                "distilbert": "DistilBertForQuestionAnswering"}[arch]
     shape = [mc.get("num_hidden_layers", mc.get("n_layers")), mc.get("hidden_size", mc.get("dim")),
              mc.get("num_attention_heads", mc.get("n_heads")), mc.get("intermediate_size", mc.get("hidden_dim"))]
     tags = ["question-answering", "distillation", "knowledge-distillation", "squad_v2", "distilbo", "optuna",
@@ -653,13 +656,15 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
     lines += ["datasets:", "- squad_v2", "metrics:", "- exact_match", "- f1", "---", ""]
     trial_txt = f"trial {prov['trial']} of the study `{prov['study']}`" if prov else f"the trial folder `{info['trial_dir']}`"
     lines += [f"# {out.name}", "",
-              f"A {'BERT' if is_bert else 'DistilBERT'} question-answering student for SQuAD 2.0 (questions may have "
+              f"A {family} question-answering student for SQuAD 2.0 (questions may have "
               f"no answer), distilled from the teacher `{teacher_ref['name']}` by distilbo (knowledge "
               f"distillation + multi-objective Bayesian optimization) and exported from {trial_txt}. It is a stock "
-              f"`{'BertForQuestionAnswering' if is_bert else 'DistilBertForQuestionAnswering'}` folder (safetensors "
+              f"`{cls_name}` folder (safetensors "
               "weights and the tokenizer): transformers and torch are all it needs.", "",
               f"Shape: {shape[0]} layers, hidden size {shape[1]}, {shape[2]} attention heads, feed-forward size "
-              f"{shape[3]}, vocabulary {mc.get('vocab_size', '?')}.", ""]
+              f"{shape[3]}, vocabulary {mc.get('vocab_size', '?')}"
+              + (f", embedding tables {mc['embedding_size']} wide (factorized: ALBERT's embedding layout, one "
+                 "layer group per layer, so no weights are shared)" if arch == "albert" else "") + ".", ""]
 
     # metrics
     lines += ["## Metrics", "",

@@ -48,6 +48,11 @@ class Features:
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
 
+    def token_counts(self, vocab_size: int) -> np.ndarray:
+        """(vocab_size,) int64: how often each token id occurs in the windows (padding excluded)."""
+        real = np.arange(self.input_ids.shape[1])[None, :] < self.lengths[:, None]
+        return np.bincount(self.input_ids[real].astype(np.int64), minlength=vocab_size)[:vocab_size]
+
     def subset(self, idx: np.ndarray) -> "Features":
         return Features(*(getattr(self, f)[idx] for f in FEATURE_FIELDS))
 

@@ -104,6 +104,8 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     run_loss = run_soft = run_hard = 0.0
     run_n = 0
     t0 = time.perf_counter()
+    if dev_eval is not None and t.eval_at_start:
+        score_dev()  # the seeded student, before any step: row with step 0
     live.phase("training", epoch=0.0, epochs=t.num_train_epochs, step=0, total_steps=total_steps, loss=None, eta_s=None)
     epoch = 0
     while micro < total_micro:

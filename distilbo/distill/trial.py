@@ -87,6 +87,8 @@ def predicted_latency(cfg: Config, spec: Any, init_config: Any) -> dict[str, flo
     set_threads(cfg.run.num_threads)
     shape = {k: v for k, v in asdict(spec).items() if k in ("n_layers", "dim", "hidden_dim", "architecture",
                                                                  "activation")}
+    if spec.factorized:  # older cache keys stay valid for unfactorized shapes
+        shape["embedding_size"] = spec.embedding_size
     return shape_latency_ms(lambda: random_student(spec, init_config), key={**shape, "heads": spec.heads},
                             lengths=latency_lengths(cfg),
                             vocab_size=init_config.vocab_size, repeats=cfg.train.latency_repeats,
@@ -226,8 +228,14 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
         train_f = train_f.concat(transfer_f)
 
     # student
-    spec, _ = student_spec(cfg)
-    student = build_student(spec, init_path, init_seed=cfg.run.seed, trust_remote_code=trust)
+    spec, init_config = student_spec(cfg)
+    word_weights = None
+    if spec.factorized:  # the embedding directions kept are those of the tokens the training data uses
+        import torch
+
+        word_weights = torch.from_numpy(train_f.token_counts(init_config.vocab_size) + 1.0)
+    student = build_student(spec, init_path, init_seed=cfg.run.seed, trust_remote_code=trust,
+                            word_weights=word_weights)
     post = dict(version_2_with_negative=cfg.data.version_2_with_negative, n_best_size=cfg.data.n_best_size,
                 max_answer_length=cfg.data.max_answer_length,
                 null_score_diff_threshold=cfg.data.null_score_diff_threshold)
@@ -250,15 +258,18 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
                          teacher_model=teacher_model, labeled=labeled, dev_eval=dev_eval, log=log_row,
                          progress=progress)
     final = last_eval[0]  # distill scores the final model last
+    start = {}
+    if cfg.train.eval_at_start and result.curves and result.curves[0].get("step") == 0:
+        start = {f"start_{k}": v for k, v in result.curves[0].items() if k not in ("step", "epoch")}
 
     live.phase("measuring latency")
     lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
                      device=device)
     counts = model_num_parameters(student)
-    metrics = {**final.metrics, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
+    metrics = {**final.metrics, **start, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
                "num_train_features": n_train, "num_transfer_features": n_transfer, "n_heads_effective": spec.heads,
-               "dim": spec.dim,
+               "dim": spec.dim, "embedding_size": spec.embedding_size or spec.dim,
                "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 

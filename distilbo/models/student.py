@@ -109,6 +109,10 @@ class StudentSpec:
     layer_selection: str = "even"
     """Which init layers the student copies: see `layer_sources`."""
     architecture: str = "distilbert"
+    embedding_size: int | None = None
+    """Width E of the embedding tables; None or `dim` = BERT/DistilBERT's own (E = dim). Below `dim` the student
+    is an ALBERT model (E-wide tables, a LayerNorm, a learned E -> dim map, then the same layers: see
+    `factorize_student`); needs the BERT architecture."""
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "dim", "hidden_dim"):
@@ -121,6 +125,17 @@ class StudentSpec:
             raise UserError(f"selection = {self.selection!r}: use 'seed' or 'magnitude'")
         if self.layer_selection not in LAYER_RULES:
             raise UserError(f"layer_selection = {self.layer_selection!r}: use one of {', '.join(LAYER_RULES)}")
+        E = self.embedding_size
+        if E is not None and (isinstance(E, bool) or not isinstance(E, int) or not 2 <= E <= self.dim):
+            raise UserError(f"student embedding_size = {E!r}: must be an integer in [2, dim = {self.dim}]")
+        if self.factorized and self.architecture != "bert":
+            raise UserError(f"student embedding_size = {E} < dim needs student_architecture = 'bert' (or 'auto' "
+                            "with a BERT teacher)")
+
+    @property
+    def factorized(self) -> bool:
+        """True when the embedding tables are narrower than the hidden size (an ALBERT student)."""
+        return self.embedding_size is not None and self.embedding_size < self.dim
 
     @property
     def heads(self) -> int:
@@ -154,13 +169,15 @@ def init_shape(init_config: PretrainedConfig) -> dict[str, int]:
 
 def spec_from_config(cfg: Config, init_config: PretrainedConfig) -> StudentSpec:
     """The spec of `cfg.student` with unset sizes filled from the init model: n_layers -> half the init's
-    (at least 1), dim / hidden_dim / n_heads -> the init's."""
+    (at least 1), dim / hidden_dim / n_heads -> the init's. An embedding_size >= dim means unfactorized (so a
+    search may sample both freely)."""
     s = cfg.student
     base = init_shape(init_config)
+    dim = s.dim if s.dim is not None else base["dim"]
     return StudentSpec(
         n_layers=s.n_layers if s.n_layers is not None else max(1, base["n_layers"] // 2),
         n_heads=s.n_heads if s.n_heads is not None else base["n_heads"],
-        dim=s.dim if s.dim is not None else base["dim"],
+        dim=dim,
         hidden_dim=s.hidden_dim if s.hidden_dim is not None else base["hidden_dim"],
         dropout=s.dropout,
         attention_dropout=s.attention_dropout,
@@ -171,6 +188,7 @@ def spec_from_config(cfg: Config, init_config: PretrainedConfig) -> StudentSpec:
         selection=s.selection,
         layer_selection=s.layer_selection,
         architecture=resolve_architecture(cfg.models.student_architecture, init_config),
+        embedding_size=(None if s.embedding_size is None or s.embedding_size >= dim else s.embedding_size),
     )
 
 
@@ -188,10 +206,12 @@ def count_parameters(spec: StudentSpec, *, vocab_size: int, max_position_embeddi
     """Parameters of the QA model `build_student(spec, ...)` returns, in closed form (no model built).
 
     `num_non_embedding_parameters` excludes the embedding matrices (word, position, token type), as
-    `PreTrainedModel.num_parameters(exclude_embeddings=True)` does. `type_vocab_size` counts for BERT only."""
+    `PreTrainedModel.num_parameters(exclude_embeddings=True)` does (so an ALBERT student's E -> D map counts as
+    non-embedding). `type_vocab_size` counts for BERT only."""
     D, F, L = spec.dim, spec.hidden_dim, spec.n_layers
-    embed_matrices = (vocab_size + max_position_embeddings + (type_vocab_size if spec.architecture == "bert" else 0)) * D
-    embed_ln = 2 * D
+    E = spec.embedding_size if spec.factorized else D
+    embed_matrices = (vocab_size + max_position_embeddings + (type_vocab_size if spec.architecture == "bert" else 0)) * E
+    embed_ln = 2 * E + ((E * D + D) if spec.factorized else 0)  # + ALBERT's E -> D map
     layer = 4 * (D * D + D) + (F * D + F) + (D * F + D) + 2 * (2 * D)  # q,k,v,out; lin1; lin2; two LayerNorms
     qa = 2 * D + 2
     total = embed_matrices + embed_ln + L * layer + qa
@@ -393,11 +413,78 @@ def _student_config(spec: StudentSpec, init_config: PretrainedConfig) -> Pretrai
         layer_norm_eps=getattr(init_config, "layer_norm_eps", 1e-12), pad_token_id=pad)
 
 
+def _albert_config(bert_config: PretrainedConfig, embedding_size: int) -> PretrainedConfig:
+    """The ALBERT config that is `bert_config` layer for layer (one group per layer, no sharing) with
+    E = embedding_size wide embedding tables."""
+    from transformers import AlbertConfig
+
+    c = bert_config
+    return AlbertConfig(
+        vocab_size=c.vocab_size, embedding_size=embedding_size, hidden_size=c.hidden_size,
+        num_hidden_layers=c.num_hidden_layers, num_hidden_groups=c.num_hidden_layers, inner_group_num=1,
+        num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size, hidden_act=c.hidden_act,
+        hidden_dropout_prob=c.hidden_dropout_prob, attention_probs_dropout_prob=c.attention_probs_dropout_prob,
+        classifier_dropout_prob=c.hidden_dropout_prob, max_position_embeddings=c.max_position_embeddings,
+        type_vocab_size=c.type_vocab_size, initializer_range=c.initializer_range, layer_norm_eps=c.layer_norm_eps,
+        pad_token_id=c.pad_token_id, bos_token_id=None, eos_token_id=None)
+
+
+def factorize_student(model: PreTrainedModel, embedding_size: int,
+                      word_weights: torch.Tensor | None = None) -> PreTrainedModel:
+    """A stock `AlbertForQuestionAnswering` that computes what the BERT QA `model` computes, its embedding
+    tables cut to `embedding_size` columns (the math: `distilbo.models._factorize`). Layers and QA head are
+    copied unchanged; at embedding_size = hidden size the logits are the same. `word_weights` (V,) weight
+    the tokens when choosing the kept directions (e.g. how often each occurs in the training data)."""
+    from transformers import AlbertForQuestionAnswering
+
+    from distilbo.models._factorize import factorize
+
+    if model.config.model_type != "bert":
+        raise UserError("embedding_size < dim needs the BERT student architecture (student_architecture = "
+                        "'bert' or 'auto' with a BERT teacher)")
+    albert = AlbertForQuestionAnswering(_albert_config(model.config, embedding_size)).eval()
+    src = model.state_dict()
+    e = "bert.embeddings."
+    f = factorize(word=src[e + "word_embeddings.weight"], pos=src[e + "position_embeddings.weight"],
+                  typ=src[e + "token_type_embeddings.weight"], ln_weight=src[e + "LayerNorm.weight"],
+                  ln_bias=src[e + "LayerNorm.bias"], embedding_size=embedding_size, word_weights=word_weights)
+    out = {"albert.embeddings.word_embeddings.weight": f["word"],
+           "albert.embeddings.position_embeddings.weight": f["pos"],
+           "albert.embeddings.token_type_embeddings.weight": f["typ"],
+           "albert.embeddings.LayerNorm.weight": f["ln_weight"], "albert.embeddings.LayerNorm.bias": f["ln_bias"],
+           "albert.encoder.embedding_hidden_mapping_in.weight": f["map_weight"],
+           "albert.encoder.embedding_hidden_mapping_in.bias": f["map_bias"],
+           "qa_outputs.weight": src["qa_outputs.weight"], "qa_outputs.bias": src["qa_outputs.bias"]}
+    renames = (("attention.self.query.", "attention.query."), ("attention.self.key.", "attention.key."),
+               ("attention.self.value.", "attention.value."), ("attention.output.dense.", "attention.dense."),
+               ("attention.output.LayerNorm.", "attention.LayerNorm."), ("intermediate.dense.", "ffn."),
+               ("output.dense.", "ffn_output."), ("output.LayerNorm.", "full_layer_layer_norm."))
+    for key, t in src.items():
+        m = re.match(r"^bert\.encoder\.layer\.(\d+)\.(.+)$", key)
+        if not m:
+            continue
+        rest = m.group(2)
+        for a, b in renames:
+            if rest.startswith(a):
+                rest = b + rest[len(a):]
+                break
+        out[f"albert.encoder.albert_layer_groups.{m.group(1)}.albert_layers.0.{rest}"] = t
+    missing, unexpected = albert.load_state_dict(out, strict=False)
+    if unexpected or [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]:
+        raise AssertionError(f"BERT -> ALBERT conversion: missing {missing}, unexpected {unexpected}")
+    return albert
+
+
 def random_student(spec: StudentSpec, init_config: PretrainedConfig) -> PreTrainedModel:
     """The stock QA model of `spec` with random weights (no checkpoint read): what latency depends on."""
     from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
 
     cls = DistilBertForQuestionAnswering if spec.architecture == "distilbert" else BertForQuestionAnswering
+    if spec.factorized:
+        from transformers import AlbertForQuestionAnswering
+
+        return AlbertForQuestionAnswering(_albert_config(_student_config(spec, init_config),
+                                                         spec.embedding_size)).eval()
     return cls(_student_config(spec, init_config)).eval()
 
 
@@ -431,11 +518,13 @@ def _fill(target: torch.Tensor, src: torch.Tensor, maps: list[torch.Tensor]) -> 
     return math.prod(len(p) for p in pos)
 
 
-def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
-                 trust_remote_code: bool = False) -> tuple[PreTrainedModel, dict[str, Any]]:
+def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remote_code: bool = False,
+                 word_weights: torch.Tensor | None = None) -> tuple[PreTrainedModel, dict[str, Any]]:
     """Build the stock QA model of `spec`, seeded from the safetensors checkpoint `init` (folder, `package:NAME`
     or hub id). Returns (model, seeding) where seeding records the layer sources, the kept indices and how many
-    parameters were copied versus freshly initialised."""
+    parameters were copied versus freshly initialised. A factorized spec (embedding_size < dim) is seeded as
+    the BERT student first, then converted by `factorize_student` with `word_weights` (V,) (token counts in
+    the training data, say; None weighs every token alike)."""
     from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
 
     init_config, src = load_init(init, trust_remote_code=trust_remote_code)
@@ -546,16 +635,21 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
         "copied_parameters": copied,
         "fresh_parameters": fresh,
         "fresh_tensors": fresh_tensors,
+        "embedding_size": spec.embedding_size if spec.factorized else spec.dim,
     }
+    if spec.factorized:
+        model = factorize_student(model, spec.embedding_size, word_weights)
     return model, seeding
 
 
-def build_student(spec: StudentSpec, init: str, *, init_seed: int = 0,
-                  trust_remote_code: bool = False) -> PreTrainedModel:
+def build_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remote_code: bool = False,
+                  word_weights: torch.Tensor | None = None) -> PreTrainedModel:
     """`seed_student` without the seeding record (its summary is logged at INFO)."""
-    model, seeding = seed_student(spec, init, init_seed=init_seed, trust_remote_code=trust_remote_code)
-    log.info("student %s %dL x %d (%d heads), FFN %d from %s: layers %s, %d parameters copied, %d fresh%s",
-             spec.architecture, spec.n_layers, spec.dim, spec.heads, spec.hidden_dim, init, seeding["layer_sources"],
+    model, seeding = seed_student(spec, init, init_seed=init_seed, trust_remote_code=trust_remote_code,
+                                  word_weights=word_weights)
+    log.info("student %s %dL x %d (%d heads), FFN %d, embeddings %d from %s: layers %s, %d parameters copied, "
+             "%d fresh%s", "albert" if spec.factorized else spec.architecture, spec.n_layers, spec.dim, spec.heads,
+             spec.hidden_dim, seeding["embedding_size"], init, seeding["layer_sources"],
              seeding["copied_parameters"], seeding["fresh_parameters"],
              f" (wholly fresh: {', '.join(seeding['fresh_tensors'])})" if seeding["fresh_tensors"] else "")
     return model

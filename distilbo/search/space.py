@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from distilbo.config import Config
 
 # Parameter groups, for the importance sentence of the report (the reference asked which group matters).
-ARCHITECTURE = ("n_layers", "n_heads", "dim", "hidden_dim", "dropout", "attention_dropout", "qa_dropout",
+ARCHITECTURE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "dropout", "attention_dropout", "qa_dropout",
                 "initializer_range", "activation", "selection_seed", "selection", "layer_selection")
 SGD = ("learning_rate", "beta_1", "beta_2", "adam_epsilon", "weight_decay", "warmup_steps", "warmup_ratio",
        "batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_grad_norm")
