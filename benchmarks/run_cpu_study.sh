@@ -18,5 +18,5 @@ RESULTS=${RESULTS:-$PWD/benchmarks/results/cpu-squad2}
 distilbo search --config configs/cpu-squad2.toml --trials "$TRIALS" --set out="$OUT" --no-report
 distilbo report --config configs/cpu-squad2.toml --set out="$OUT"
 mkdir -p "$RESULTS"
-for f in frontier.png frontier.json trials.csv; do cp "$OUT/report/$f" "$RESULTS/"; done
+for f in frontier.png frontier.json trials.csv; do cp "$OUT/cpu-squad2/report/$f" "$RESULTS/"; done
 distilbo status --config configs/cpu-squad2.toml --set out="$OUT" > "$RESULTS/status.txt"

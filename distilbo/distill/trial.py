@@ -298,7 +298,7 @@ def baseline_overrides(cfg: Config) -> dict[str, Any]:
     reference defaults.
 
     The epoch count stays the config's (the reference used 3): it is a fidelity setting shared by every trial."""
-    return {"n_layers": None, "n_heads": None, "dim": None, "hidden_dim": None, "alpha_ce": 0.5, "alpha_squad": None,
+    return {"n_layers": None, "n_heads": None, "dim": None, "hidden_dim": None, "embedding_size": None, "alpha_ce": 0.5, "alpha_squad": None,
             "temperature": 1.0, "learning_rate": 5e-5, "adam_epsilon": 1e-8, "beta_1": 0.9, "beta_2": 0.999,
             "weight_decay": 0.0, "batch_size": 8, "warmup_steps": 0, "warmup_ratio": 0.0,
             "dropout": 0.1, "attention_dropout": 0.1, "qa_dropout": 0.1, "layer_selection": "stride"}
