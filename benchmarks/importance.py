@@ -4,7 +4,7 @@
         --out benchmarks/results/cpu-squad2/importance.json
 
 For each objective: Optuna's PED-ANOVA importance of every searched parameter on the completed, successful
-trials, summed into the architecture / SGD / distillation groups (`distilbo.search.space.group_of`) as shares
+trials, summed into the architecture / SGD / distillation groups (`distilbo.names.group_of`) as shares
 of the total; repeated on `--boot` bootstrap resamples of the trials (drawn with replacement), which gives
 each group's share a mean and a standard deviation.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 from optuna.importance import PedAnovaImportanceEvaluator
 
-from distilbo.search.space import group_of
+from distilbo.names import group_of
 
 
 def group_shares(trials: list, objective: int) -> dict[str, float]:

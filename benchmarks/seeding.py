@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distilbo.config import Config
 from distilbo.data.squad import build_features, load_examples
 from distilbo.evaluate import evaluate_logits, load_qa_model, load_tokenizer, model_logits
 from distilbo.models.student import LAYER_RULES, StudentSpec, build_student, layer_sources

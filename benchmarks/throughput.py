@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import subprocess
 import sys
@@ -112,7 +111,7 @@ def main() -> None:
     from distilbo.config import load_config
     from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
     from distilbo.distill.train import distill
-    from distilbo.distill.trial import cache_dir, load_data, student_spec
+    from distilbo.distill.trial import load_data, student_spec
     from distilbo.evaluate import load_qa_model, load_tokenizer
     from distilbo.measure import set_threads
     from distilbo.models.student import build_student

@@ -22,7 +22,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from distilbo.config import Config
 
 import numpy as np
 
@@ -44,12 +47,19 @@ def content_key(*parts: object) -> str:
     return h.hexdigest()[:20]
 
 
-def _file_digest(path: Path) -> str:
+def files_digest(*paths: Path) -> str:
+    """Content hash of the files, in order (blake2b-128 over their bytes, read in 4 MB chunks)."""
     h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
+    for path in paths:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
     return h.hexdigest()
+
+
+def cache_dir(cfg: Config) -> Path:
+    """The config's cache folder (`[run] cache_dir`), else `default_cache_dir()`."""
+    return Path(cfg.path(cfg.run.cache_dir)) if cfg.run.cache_dir else default_cache_dir()
 
 
 Expect = dict[str, tuple[int | None, ...] | None]
@@ -69,7 +79,7 @@ def _load(entry: Path, *, mmap: bool, expect: Expect | None = None) -> dict[str,
         arrays = {}
         for name, meta in manifest["arrays"].items():
             f = entry / f"{name}.npy"
-            if f.stat().st_size != meta["bytes"] or _file_digest(f) != meta["blake2b"]:
+            if f.stat().st_size != meta["bytes"] or files_digest(f) != meta["blake2b"]:
                 raise ValueError(f"{f.name}: size or checksum mismatch")
             arr = np.load(f, mmap_mode="r" if mmap else None)
             if list(arr.shape) != meta["shape"] or str(arr.dtype) != meta["dtype"]:
@@ -130,7 +140,7 @@ def _build_and_store(entry: Path, build: Callable[[], dict[str, np.ndarray]], *,
             f = tmp / f"{name}.npy"
             np.save(f, np.ascontiguousarray(arr))
             manifest["arrays"][name] = {"shape": list(arr.shape), "dtype": str(arr.dtype),
-                                        "bytes": f.stat().st_size, "blake2b": _file_digest(f)}
+                                        "bytes": f.stat().st_size, "blake2b": files_digest(f)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         try:
             os.rename(tmp, entry)

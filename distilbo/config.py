@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from distilbo.errors import ConfigError
+from distilbo.names import METRICS
 
 
 @dataclass
@@ -370,11 +371,7 @@ class Config:
         need(self.run.num_threads >= 0, "num_threads", "must be >= 0 (0 = all cores)")
         if not (self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda")):
             need(False, "device", "use auto, cpu, cuda or cuda:N")
-        # search-section structure is checked where it is interpreted (search/space.py imports config, not
-        # the reverse), so a bad space fails before anything runs:
-        from distilbo.search.space import validate_search_section
-
-        validate_search_section(self)
+        validate_search_section(self)  # so a bad space fails before anything runs
 
 
 SECTIONS = ("run", "data", "models", "student", "train", "search", "report")
@@ -576,3 +573,95 @@ def resolve_location(value: str | None, *, base: Path) -> str | None:
     if p.exists() or value.startswith((".", "/", "~")) or value.endswith(".json"):
         return str(p.resolve())
     return value  # a hub id such as "distilbert-base-uncased"
+
+
+# ---------------------------------------------------------------------------------------------- [search] structure
+# Parsed here, with the fields it names, so the config imports nothing above it; `search/space.py` turns the
+# parameters into Optuna suggestions.
+@dataclass(frozen=True)
+class Param:
+    """One `[search.space]` entry: a searched range or choice list, or a fixed value (`kind = "fixed"`)."""
+
+    name: str
+    kind: str  # "float" | "int" | "categorical" | "fixed"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple | None = None
+    value: Any = None
+
+
+def parse_space(space: dict, *, where: str) -> list[Param]:
+    """`[search.space]` table -> Params; ConfigError naming the parameter and the fix."""
+    params = []
+    for name, spec in space.items():
+        at = f"{where}: [search.space] {name}"
+        if name not in FIELD_SECTION or FIELD_SECTION[name] not in ("student", "train", "data"):
+            raise ConfigError(f"{at}: unknown parameter; searchable names are the [student], [train] and [data] fields")
+        if not isinstance(spec, dict):
+            params.append(Param(name, "fixed", value=spec))
+            continue
+        kind = spec.get("type")
+        extra = set(spec) - {"type", "low", "high", "log", "step", "choices"}
+        if extra:
+            raise ConfigError(f"{at}: unknown key(s) {sorted(extra)}; use type, low, high, log, step or choices")
+        if kind in ("float", "int"):
+            if "low" not in spec or "high" not in spec:
+                raise ConfigError(f"{at}: a {kind} parameter needs low and high")
+            low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high)):
+                raise ConfigError(f"{at}: low and high must be numbers")
+            if low > high:
+                raise ConfigError(f"{at}: low ({low}) > high ({high}); swap them")
+            if log and low <= 0:
+                raise ConfigError(f"{at}: a log range must have low > 0 (got {low}); raise low or set log = false")
+            if kind == "int" and (float(low) != int(low) or float(high) != int(high)):
+                raise ConfigError(f"{at}: an int parameter needs integer low and high")
+            step = spec.get("step")
+            if step is not None and log:
+                raise ConfigError(f"{at}: step and log cannot be combined; drop one")
+            base = FIELD_TYPES[name]
+            if kind == "float" and "int" in str(base) and "float" not in str(base):
+                raise ConfigError(f"{at}: '{name}' is an integer setting; use type = \"int\"")
+            params.append(Param(name, kind, low=low, high=high, log=log, step=step))
+        elif kind == "categorical":
+            choices = spec.get("choices")
+            if not isinstance(choices, list) or not choices:
+                raise ConfigError(f"{at}: a categorical parameter needs a non-empty choices list")
+            params.append(Param(name, "categorical", choices=tuple(choices)))
+        else:
+            raise ConfigError(f"{at}: type must be \"float\", \"int\" or \"categorical\" (got {kind!r})")
+    return params
+
+
+def _check_metric_list(items: Any, *, where: str, what: str, keys: set[str]) -> None:
+    if not isinstance(items, list) or (what == "objectives" and not items):
+        raise ConfigError(f"{where}: [search] {what} must be a list of tables like {{metric = \"exact\", ...}}")
+    for it in items:
+        if not isinstance(it, dict) or "metric" not in it:
+            raise ConfigError(f"{where}: [search] {what}: each entry needs a metric, got {it!r}")
+        if it["metric"] not in METRICS:
+            raise ConfigError(f"{where}: [search] {what}: unknown metric '{it['metric']}'; use one of {', '.join(METRICS)}")
+        bad = set(it) - keys
+        if bad:
+            raise ConfigError(f"{where}: [search] {what}: unknown key(s) {sorted(bad)} in {it!r}; use {sorted(keys)}")
+
+
+def validate_search_section(cfg: Config) -> None:
+    where = cfg.source
+    s = cfg.search
+    parse_space(s.space, where=where)
+    _check_metric_list(s.objectives, where=where, what="objectives", keys={"metric", "direction"})
+    for o in s.objectives:
+        if o.get("direction") not in ("maximize", "minimize"):
+            raise ConfigError(f"{where}: [search] objectives: direction of '{o['metric']}' must be maximize or minimize")
+    if len({o["metric"] for o in s.objectives}) != len(s.objectives):
+        raise ConfigError(f"{where}: [search] objectives: a metric is listed twice")
+    _check_metric_list(s.constraints, where=where, what="constraints", keys={"metric", "min", "max"})
+    for c in s.constraints:
+        if "min" not in c and "max" not in c:
+            raise ConfigError(f"{where}: [search] constraints: '{c['metric']}' needs min and/or max")
+        for k in ("min", "max"):
+            if k in c and (isinstance(c[k], bool) or not isinstance(c[k], (int, float))):
+                raise ConfigError(f"{where}: [search] constraints: {k} of '{c['metric']}' must be a number")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from distilbo._io import write_json_atomic
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
 from distilbo.errors import UserError, custom_code_refused
@@ -202,12 +202,6 @@ def evaluate_model(model: Any, examples: list[Example], features: Features, *, b
     ev.metrics["eval_seconds"] = seconds
     ev.metrics["examples_per_second"] = len(examples) / seconds if seconds > 0 else float("nan")
     return ev
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=False))
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------- command

@@ -180,7 +180,8 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
     `max_eval_samples`) and the latency settings; without it the check uses built-in sample questions and int8
     is refused. `provenance` (from `find_trial`) says how the trial was found, for the card. `out` must be new or
     empty; `force` replaces an earlier distilbo export there (never another non-empty folder)."""
-    from distilbo.evaluate import load_qa_model, load_tokenizer, write_json_atomic
+    from distilbo._io import write_json_atomic
+    from distilbo.evaluate import load_qa_model, load_tokenizer
 
     trial_dir, out = Path(trial_dir), Path(out)
     if quantize not in (None, "int8"):
@@ -363,7 +364,7 @@ def _post(source: dict[str, Any]) -> dict[str, Any]:
 def _dev_data(cfg: "Config", tokenizer: Any) -> tuple[list[Example], Features]:
     """The config's dev examples and their windows (the config's lengths, cached like a trial's)."""
     from distilbo.data.squad import build_features, load_examples
-    from distilbo.distill.trial import cache_dir
+    from distilbo._cache import cache_dir
 
     d = cfg.data
     examples = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,

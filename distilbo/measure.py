@@ -11,8 +11,8 @@ out-of-memory classification that training and the trial runner share. (Paramete
 Latency is milliseconds per question (per feature row): the median over `repeats` timed forward passes of the
 same batch, after `warmup` untimed passes, under `torch.inference_mode()`, synchronising CUDA around each pass.
 The batch is the first `batch_size` rows of the features, cut to the longest real row, so every trial of a
-study times the same tokens. The model runs in its own dtype; wrap the call in `autocast_context(device)` to
-time mixed precision.
+study times the same tokens. The model runs in its own dtype; wrap the call in `distilbo.evaluate.autocast(device,
+precision)` to time mixed precision.
 
 Latency before training: a student's latency depends on its shape, the runtime, the batch and the sequence
 length, not on its weights, so `shape_latency_ms` times a random-weight model of the trial's shape on random
@@ -77,23 +77,6 @@ def set_threads(n: int) -> int:
             n = os.cpu_count() or 1
     torch.set_num_threads(n)
     return n
-
-
-def autocast_context(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """Mixed precision on CUDA (bf16 where supported, else fp16); a no-op context on CPU."""
-    dev = torch.device(device)
-    if dev.type != "cuda":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device_type="cuda", dtype=dtype)
-
-
-def is_oom(exc: BaseException) -> bool:
-    """True when `exc` means the device or process ran out of memory (torch.cuda.OutOfMemoryError, MemoryError, the
-    CPU allocator's RuntimeError, ENOMEM). The search's classifier, `distilbo.search._child.is_oom`: one pattern list."""
-    from distilbo.search._child import is_oom as classify
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or classify(exc)
 
 
 def cpu_info() -> dict[str, Any]:

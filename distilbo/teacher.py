@@ -25,9 +25,10 @@ def finetune_teacher(*, model: str, train_file: str, dev_file: str, out: str, ep
     from transformers import AutoModelForQuestionAnswering
 
     from distilbo.distill.train import distill
-    from distilbo.evaluate import evaluate_model, load_tokenizer, write_json_atomic
+    from distilbo._io import write_json_atomic
+    from distilbo.evaluate import evaluate_model, load_tokenizer
     from distilbo.data.squad import build_features, load_examples
-    from distilbo.distill.trial import cache_dir
+    from distilbo._cache import cache_dir
     from distilbo.measure import select_device, set_threads
 
     location = resolve_location(model, base=Path.cwd())

@@ -8,7 +8,7 @@ import pytest
 
 from distilbo.config import FIELD_DOCS, FIELD_SECTION, load_config, parse_set
 from distilbo.errors import ConfigError
-from distilbo.search.space import parse_space
+from distilbo.config import parse_space
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.toml"))

@@ -7,7 +7,6 @@ measurement a trial makes after training; the two are timed side by side, interl
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

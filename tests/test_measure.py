@@ -5,7 +5,6 @@ Run: python -m pytest tests/test_measure.py -q
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import pytest
@@ -13,9 +12,9 @@ import torch
 
 from distilbo.data.types import Features
 from distilbo.errors import UserError
+from distilbo.search._child import failure_reason, is_oom
+from distilbo.evaluate import autocast
 from distilbo.measure import (
-    autocast_context,
-    is_oom,
     latency_ms,
     peak_memory,
     peak_memory_mb,
@@ -101,6 +100,10 @@ def test_is_oom_classification():
     assert is_oom(RuntimeError("std::bad_alloc: can't allocate memory: you tried to allocate 123 bytes"))
     assert not is_oom(RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"))
     assert not is_oom(ValueError("out of memory"))  # only RuntimeError messages are read
+    # what a study records for them: the one classifier of the search
+    assert failure_reason(RuntimeError("DefaultCPUAllocator: can't allocate memory")).startswith("out of memory: ")
+    assert failure_reason(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) == (
+        "RuntimeError: mat1 and mat2 shapes cannot be multiplied")
     assert not is_oom(KeyboardInterrupt())
 
 
@@ -130,7 +133,12 @@ def test_set_threads_and_autocast():
         assert n >= 1 and torch.get_num_threads() == n
     finally:
         torch.set_num_threads(1)
-    assert isinstance(autocast_context("cpu"), contextlib.nullcontext)
+    a, b = torch.randn(8, 8), torch.randn(8, 8)
+    with autocast(torch.device("cpu"), "bf16"):
+        assert (a @ b).dtype == torch.bfloat16
+    for precision in ("fp32", "auto"):  # scores and teacher logits stay fp32 on the CPU
+        with autocast(torch.device("cpu"), precision):
+            assert (a @ b).dtype == torch.float32
 
 
 def test_peak_memory_sees_a_cpu_allocation():

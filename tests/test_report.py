@@ -18,8 +18,8 @@ from _report_records import (ACC, CONSTRAINTS, EVIL_FAIL, EVIL_METRIC, EVIL_NAME
                              REAL_PARAMS, SHAPE_METRICS, evil_records, real_curves, real_records, records, write,
                              write_real)
 from distilbo.report import html as report_html
-from distilbo.report.frontier import (SCENARIOS, hypervolume, hypervolume_2d, importance_sentence,
-                                      objective_matrix, pareto_front, scenario_table)
+from distilbo.pareto import hypervolume, hypervolume_2d, objective_matrix, pareto_front
+from distilbo.report.frontier import SCENARIOS, importance_sentence, scenario_table
 
 
 def numbers(recs):

@@ -23,10 +23,11 @@ from optuna.trial import TrialState
 
 import _search_trials as st
 from distilbo.errors import ConfigError, UserError
-from distilbo.search import (create_or_load_study, fail_stale_trials, make_objective, mask_url, pareto_front,
+from distilbo.search import (create_or_load_study, fail_stale_trials, make_objective, mask_url, front_records,
                              records, run_search, status, status_table)
 from distilbo.search.runner import ensure_baseline
-from distilbo.search.space import parse_space, sample
+from distilbo.config import parse_space
+from distilbo.search.space import sample
 from distilbo.search.study import make_sampler, open_storage
 
 torch.set_num_threads(1)
@@ -120,7 +121,7 @@ def test_gp_study_end_to_end_in_child_processes(tmp_path):
             assert r["feasible"] == (expected["exact"] >= 50.0)
             assert (Path(r["trial_dir"]) / "metrics.json").is_file() and len(r["curves"]) == 2
     assert {"ok", "failed"} <= {r["status"] for r in recs}  # both paths exercised
-    front = {r["number"] for r in pareto_front(study)}
+    front = {r["number"] for r in front_records(study)}
     assert front and front == brute_force_front(recs, cfg)
     table = status_table(recs)
     assert table.splitlines()[1].startswith("0*")

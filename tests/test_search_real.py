@@ -27,7 +27,7 @@ temperature = { type = "int", low = 1, high = 4 }
 
 @pytest.mark.slow
 def test_real_gp_search_of_eight_trials(tmp_path):
-    from distilbo.report.frontier import pareto_front
+    from distilbo.pareto import pareto_front
     from distilbo.search import records, run_search
 
     cfg = load_config(tiny_config(tmp_path, extra=SPACE.replace("[search]", "[search]", 1), train_samples=16,

@@ -13,7 +13,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from _tiny import tiny_bert, tiny_config, tokenizer
 from conftest import DEV_JSON, REPO, SHARED, TEACHER

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from distilbo._cache import cached_arrays, content_key
+from distilbo._cache import cached_arrays, content_key, files_digest
 from distilbo.data.types import Features
 
 
@@ -28,13 +28,7 @@ def model_fingerprint(location: str) -> str:
     p = Path(location)
     if not p.is_dir():
         return content_key("hub", location)
-    h = hashlib.blake2b(digest_size=16)
-    for f in sorted(p.glob("*.safetensors")) + [p / "config.json"]:
-        if f.is_file():
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(chunk)
-    return h.hexdigest()
+    return files_digest(*(f for f in sorted(p.glob("*.safetensors")) + [p / "config.json"] if f.is_file()))
 
 
 def features_fingerprint(features: Features) -> str:

@@ -22,7 +22,9 @@ import numpy as np
 
 from distilbo.config import Config
 from distilbo.errors import UserError, custom_code_refused
-from distilbo.evaluate import load_qa_model, load_tokenizer, write_json_atomic
+from distilbo._cache import cache_dir
+from distilbo._io import write_json_atomic
+from distilbo.evaluate import load_qa_model, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +158,6 @@ def load_transfer(cfg: Config, tokenizer: Any):
     examples = load_examples(cfg.path(d.transfer_file), max_samples=d.max_transfer_samples, labeled=False)
     return build_features(examples, tokenizer, cache_dir=cache_dir(cfg), max_seq_length=d.max_seq_length,
                           doc_stride=d.doc_stride, max_query_length=d.max_query_length)
-
-
-def cache_dir(cfg: Config) -> Path:
-    from distilbo._cache import default_cache_dir
-
-    return Path(cfg.path(cfg.run.cache_dir)) if cfg.run.cache_dir else default_cache_dir()
 
 
 def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, student: str) -> bool:

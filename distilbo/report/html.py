@@ -39,9 +39,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from distilbo.report.frontier import (importance_sentence, is_failure, is_success, meets_constraints, metric_value,
-                                      non_dominated_mask, pareto_front)
-from distilbo.search.space import group_of
+from distilbo.names import group_of
+from distilbo.pareto import is_failure, is_success, meets_constraints, metric_value, non_dominated_mask, pareto_front
+from distilbo.report.frontier import importance_sentence
 
 Record = dict[str, Any]
 

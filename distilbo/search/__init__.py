@@ -17,7 +17,7 @@ from typing import Any
 _WHERE = {
     "run_search": "runner", "run_child": "runner", "make_objective": "runner", "DEFAULT_TRIAL_FN": "runner",
     "DEFAULT_ESTIMATE_FN": "runner", "TrialFailure": "study", "create_or_load_study": "study",
-    "fail_stale_trials": "study", "mask_url": "study", "pareto_front": "study", "record_failure": "study",
+    "fail_stale_trials": "study", "mask_url": "study", "front_records": "study", "record_failure": "study",
     "record_success": "study", "records": "study", "status": "study", "status_table": "study",
 }
 __all__ = list(_WHERE)

@@ -30,6 +30,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from distilbo._io import write_json_atomic
+
 EXIT_ERROR = 3
 OOM_HINTS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
              "failed to map segment", "std::bad_alloc", "defaultcpuallocator")
@@ -66,7 +68,7 @@ def import_dotted(path: str) -> Callable[..., Any]:
 def is_oom(exc: BaseException) -> bool:
     """True when `exc` means the device or process ran out of memory: MemoryError, torch's OutOfMemoryError (CUDA),
     an OSError with errno ENOMEM, or a RuntimeError/OSError whose message has one of `OOM_HINTS` (the CPU allocator
-    raises a plain RuntimeError). The one classifier of the search (`failure_reason`) and of `measure.is_oom`;
+    raises a plain RuntimeError). The one classifier of the search (`failure_reason`);
     no torch import, so the child process stays light."""
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
         return True
@@ -84,12 +86,6 @@ def failure_reason(exc: BaseException) -> str:
     msg = " ".join(str(exc).split())
     text = f"{name}: {msg}" if msg else name
     return (f"out of memory: {text}" if is_oom(exc) else text)[:300]
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, default=lambda v: float(v) if hasattr(v, "__float__") else str(v)))
-    os.replace(tmp, path)
 
 
 def _exit_when_orphaned(parent: int) -> None:

@@ -39,9 +39,10 @@ from optuna.trial import Trial, TrialState
 
 from distilbo._secrets import mask_secrets
 from distilbo.errors import UserError
-from distilbo.search._child import (EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted,
-                                    write_json_atomic)
-from distilbo.search.space import baseline_params, parse_space, sample
+from distilbo._io import write_json_atomic
+from distilbo.config import parse_space
+from distilbo.search._child import EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted
+from distilbo.search.space import baseline_params, sample
 from distilbo.search.study import (INTERRUPTED, TrialFailure, _marker, _mask_in, claim_trial, create_or_load_study,
                                    fail_stale_trials, mask_url, record_failure, record_success, records, study_dir,
                                    violated)
@@ -328,8 +329,6 @@ def prune_checkpoints(study: optuna.Study, *, own: str | None = "auto") -> list[
     is kept."""
     import shutil
 
-    from distilbo.report.frontier import pareto_front
-
     attrs = study.user_attrs
     if attrs.get("keep", "frontier") != "frontier":
         return []
@@ -337,10 +336,7 @@ def prune_checkpoints(study: optuna.Study, *, own: str | None = "auto") -> list[
     if own is None:
         return []
     recs = records(study, curves=False)
-    objectives = study.user_attrs.get("objectives") or []
     keep = {r["number"] for r in recs if r["on_front"] or r["is_baseline"] or r["status"] in ("running", "waiting")}
-    if not any(r["on_front"] for r in recs):
-        keep |= {r["number"] for r in pareto_front(recs, objectives, [])}
     pruned = []
     owners: dict[Path, str | None] = {}
 
@@ -465,7 +461,8 @@ class _Progress:
             if ok:
                 pick = max if first["direction"] == "maximize" else min
                 best = f", best {first['metric']} {pick(t.values[0] for t in ok):.4g}"
-            self.front_best = f", front {len(self.study.best_trials) if done else 0}{best}"
+            front = sum(r["on_front"] for r in records(self.study, curves=False)) if done else 0
+            self.front_best = f", front {front}{best}"
             status = self._summary(trials, time.time())
             self._clear()
             for event in events or [""]:

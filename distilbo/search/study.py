@@ -596,8 +596,9 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
     `status` is "ok", "failed", "skipped", "interrupted", "running", "waiting" or "pruned" (a trial two workers
     started at once beyond the budget, never run; `surplus` says why); a recorded failure has state COMPLETE
     (pessimistic values) and `failure` set; an Optuna FAIL without a reason gets INTERRUPTED."""
+    from distilbo.pareto import pareto_front
+
     trials = study.get_trials(deepcopy=False)
-    front = {t.number for t in study.best_trials} if any(t.state == TrialState.COMPLETE for t in trials) else set()
     out = []
     for t in trials:
         ua = t.user_attrs
@@ -614,16 +615,21 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
             "metrics": dict(ua.get("metrics") or {}), "values": list(t.values) if t.values else None,
             "constraints": dict(t.constraints), "failure": failure, "skipped": ua.get("skipped"),
             "is_baseline": bool(ua.get("is_baseline", False)), "feasible": _feasible(t),
-            "on_front": t.number in front and status == "ok",
+            "on_front": False,
             "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None, "duration_s": duration,
             "trial_dir": ua.get("trial_dir"), "curves": _read_curves(ua.get("trial_dir")) if curves else [],
             "surplus": ua.get("surplus"),
         })
+    # the one front (distilbo.pareto): finished trials, Optuna's constraints as `feasible`, the study's objectives
+    objectives = study.user_attrs.get("objectives") or []
+    if objectives:
+        for r in pareto_front([r for r in out if r["status"] == "ok"], objectives, []):
+            r["on_front"] = True
     return out
 
 
-def pareto_front(study: optuna.Study) -> list[dict[str, Any]]:
-    """Records of the feasible, non-dominated trials (Optuna's constrained `best_trials`)."""
+def front_records(study: optuna.Study) -> list[dict[str, Any]]:
+    """Records of the feasible, non-dominated trials (`distilbo.pareto.pareto_front` over `records`)."""
     return [r for r in records(study) if r["on_front"]]
 
 
