@@ -90,15 +90,10 @@ def make_config(sampler: str, seed: int, run_dir: Path, *, n_trials: int, n_star
 # ---------------------------------------------------------------------------------------------- scoring
 def hypervolume_2d(points: list[tuple[float, float]]) -> float:
     """Area dominated by `points` = [(exact, params_M)] (exact maximised, params minimised) and bounded by the
-    reference point (REF_EXACT, REF_PARAMS_M); points outside the box add nothing."""
-    pts = sorted((p for p in points if p[0] > REF_EXACT and p[1] < REF_PARAMS_M), key=lambda p: (p[1], -p[0]))
-    area, best = 0.0, REF_EXACT
-    for i, (exact, params) in enumerate(pts):  # sweep by size: each point adds its exact above the best smaller one
-        if exact <= best:
-            continue
-        area += (exact - best) * (REF_PARAMS_M - params)
-        best = exact
-    return area
+    reference point (REF_EXACT, REF_PARAMS_M): `distilbo.pareto.hypervolume_2d` on (-exact, params)."""
+    from distilbo.pareto import hypervolume_2d as hv
+
+    return hv([(-e, p) for e, p in points], (-REF_EXACT, REF_PARAMS_M))
 
 
 def score_study(study: Any, cfg: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from distilbo.config import DataConfig, TrainConfig
 from distilbo.errors import UserError
 
 DEFAULT_CONFIG = "configs/cpu-squad2.toml"
@@ -146,10 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="../shared/data/squad2/dev.json", help="SQuAD JSON, saved dataset folder or hub:NAME")
     p.add_argument("--out", default=None, help="write metrics.json, predictions.json, na_probs.json here")
     p.add_argument("--max-eval-samples", type=int, default=None, help="first N questions only")
-    p.add_argument("--max-seq-length", type=int, default=384)
-    p.add_argument("--doc-stride", type=int, default=128, help="overlap between windows, in tokens")
-    p.add_argument("--max-query-length", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-seq-length", type=int, default=DataConfig.max_seq_length)
+    p.add_argument("--doc-stride", type=int, default=DataConfig.doc_stride, help="overlap between windows, in tokens")
+    p.add_argument("--max-query-length", type=int, default=DataConfig.max_query_length)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.eval_batch_size)
     p.add_argument("--null-score-diff-threshold", type=float, default=0.0)
     p.add_argument("--squad-v1", action="store_true", help="SQuAD 1.1 rules: no null answer")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -172,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-seq-length", type=int, default=384)
-    p.add_argument("--doc-stride", type=int, default=128)
+    p.add_argument("--max-seq-length", type=int, default=DataConfig.max_seq_length)
+    p.add_argument("--doc-stride", type=int, default=DataConfig.doc_stride)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--max-eval-samples", type=int, default=None)
     p.add_argument("--squad-v1", action="store_true", help="SQuAD 1.1 rules: no null answer")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from distilbo._io import write_json_atomic
+from distilbo.config import DataConfig, TrainConfig
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
 from distilbo.errors import UserError, custom_code_refused
@@ -135,7 +136,7 @@ def train_precision(precision: str, device: torch.device) -> str:
     return "auto"
 
 
-def model_logits(model: Any, features: Features, *, batch_size: int = 64, device: torch.device | None = None,
+def model_logits(model: Any, features: Features, *, batch_size: int = TrainConfig.eval_batch_size, device: torch.device | None = None,
                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Start and end logits (N, L) float32 for every feature; columns beyond a row's length are 0."""
     device = device or next(model.parameters()).device
@@ -169,7 +170,7 @@ class Evaluation:
 
 
 def evaluate_logits(examples: list[Example], features: Features, start: np.ndarray, end: np.ndarray, *,
-                    version_2_with_negative: bool = True, n_best_size: int = 20, max_answer_length: int = 30,
+                    version_2_with_negative: bool = True, n_best_size: int = DataConfig.n_best_size, max_answer_length: int = DataConfig.max_answer_length,
                     null_score_diff_threshold: float = 0.0) -> Evaluation:
     """Postprocess logits into answers and score them (official rules), with the null-disabled span scores."""
     from distilbo.qa.postprocess import postprocess
@@ -206,8 +207,8 @@ def evaluate_model(model: Any, examples: list[Example], features: Features, *, b
 
 # ----------------------------------------------------------------------------------------------- command
 def evaluate(*, model: str, data: str, out: str | None = None, max_eval_samples: int | None = None,
-             max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
-             version_2_with_negative: bool = True, batch_size: int = 64, device: str = "auto",
+             max_seq_length: int = DataConfig.max_seq_length, doc_stride: int = DataConfig.doc_stride, max_query_length: int = DataConfig.max_query_length,
+             version_2_with_negative: bool = True, batch_size: int = TrainConfig.eval_batch_size, device: str = "auto",
              null_score_diff_threshold: float = 0.0, cache_dir: str | None = None,
              trust_remote_code: bool = False, progress: bool = True) -> dict[str, Any]:
     """Score a QA model on SQuAD data; writes metrics.json, predictions.json and na_probs.json into `out`."""

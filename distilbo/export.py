@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from distilbo._secrets import mask_secrets
+from distilbo.config import DataConfig
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
 from distilbo.errors import UserError
@@ -349,16 +350,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _lengths(source: dict[str, Any]) -> dict[str, int]:
-    return {k: int(source.get(k, d)) for k, d in (("max_seq_length", 384), ("doc_stride", 128),
-                                                   ("max_query_length", 64))}
+    return {k: int(source.get(k, getattr(DataConfig, k))) for k in ("max_seq_length", "doc_stride", "max_query_length")}
 
 
 def _post(source: dict[str, Any]) -> dict[str, Any]:
     """Postprocessing settings (evaluate_logits keywords) from a flat config dict."""
-    return {"version_2_with_negative": bool(source.get("version_2_with_negative", True)),
-            "n_best_size": int(source.get("n_best_size", 20)),
-            "max_answer_length": int(source.get("max_answer_length", 30)),
-            "null_score_diff_threshold": float(source.get("null_score_diff_threshold", 0.0))}
+    return {"version_2_with_negative": bool(source.get("version_2_with_negative", DataConfig.version_2_with_negative)),
+            "n_best_size": int(source.get("n_best_size", DataConfig.n_best_size)),
+            "max_answer_length": int(source.get("max_answer_length", DataConfig.max_answer_length)),
+            "null_score_diff_threshold": float(source.get("null_score_diff_threshold",
+                                                          DataConfig.null_score_diff_threshold))}
 
 
 def _dev_data(cfg: "Config", tokenizer: Any) -> tuple[list[Example], Features]:
@@ -762,8 +763,8 @@ def _ordinal(n: int | None) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- answer
-def answer(*, model: str, question: str, context: str, max_seq_length: int = 384, doc_stride: int = 128,
-           max_query_length: int = 64, max_answer_length: int = 30, n_best_size: int = 20,
+def answer(*, model: str, question: str, context: str, max_seq_length: int = DataConfig.max_seq_length, doc_stride: int = DataConfig.doc_stride,
+           max_query_length: int = DataConfig.max_query_length, max_answer_length: int = DataConfig.max_answer_length, n_best_size: int = DataConfig.n_best_size,
            null_score_diff_threshold: float = 0.0) -> dict[str, Any]:
     """`distilbo answer`: one question through the evaluation code path (build_features -> model_logits ->
     postprocess), so it answers exactly as evaluation does.

@@ -12,13 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from distilbo.config import Config, resolve_location
+from distilbo.config import Config, DataConfig, resolve_location
 from distilbo.errors import UserError
 
 
 def finetune_teacher(*, model: str, train_file: str, dev_file: str, out: str, epochs: float = 2.0,
                      lr: float = 5e-5, batch_size: int = 32, warmup_ratio: float = 0.1, weight_decay: float = 0.01,
-                     seed: int = 0, max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
+                     seed: int = 0, max_seq_length: int = DataConfig.max_seq_length, doc_stride: int = DataConfig.doc_stride, max_query_length: int = DataConfig.max_query_length,
                      max_train_samples: int | None = None, max_eval_samples: int | None = None,
                      version_2_with_negative: bool = True, device: str = "auto", trust_remote_code: bool = False,
                      logging_steps: int = 20, progress: bool = True) -> dict[str, Any]:

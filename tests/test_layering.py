@@ -1,0 +1,183 @@
+"""The package's shape (issue 12): every module imports, the import graph has no cycle, the pure parts stay pure,
+and every command's default for a shared setting is the config dataclass's.
+
+The graph is read from the source (ast): module-level AND function-level imports, so a lazy import inside a
+function cannot hide a cycle. TYPE_CHECKING blocks are skipped (they never run). The lazy re-export maps of the
+package `__init__` files use strings, not import statements, and are not edges.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+PKG = REPO / "distilbo"
+PURE = ("distilbo.qa.postprocess", "distilbo.qa.squad_v2", "distilbo.distill.losses", "distilbo.report.frontier",
+        "distilbo.pareto", "distilbo.names")
+FILE_IO = {"os", "pathlib", "shutil", "tempfile", "io", "glob", "fcntl", "sqlite3"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in sorted(PKG.rglob("*.py")):
+        parts = p.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(path: Path) -> tuple[set[str], set[str]]:
+    """(distilbo modules, top-level outside packages) that `path` imports anywhere but under TYPE_CHECKING."""
+    inner, outer = set(), set()
+
+    def visit(node: ast.AST) -> None:
+        for ch in ast.iter_child_nodes(node):
+            if isinstance(ch, ast.If) and "TYPE_CHECKING" in ast.unparse(ch.test):
+                continue
+            names = []
+            if isinstance(ch, ast.Import):
+                names = [a.name for a in ch.names]
+            elif isinstance(ch, ast.ImportFrom) and ch.module and ch.level == 0:
+                names = [ch.module] + [f"{ch.module}.{a.name}" for a in ch.names]
+            for n in names:
+                if n.split(".")[0] == "distilbo":
+                    if n in MODULES:
+                        inner.add(n)
+                else:
+                    outer.add(n.split(".")[0])
+            visit(ch)
+
+    visit(ast.parse(path.read_text()))
+    return inner, outer
+
+
+GRAPH = {m: _imports(p) for m, p in MODULES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_imports(name):
+    importlib.import_module(name)
+
+
+def test_the_import_graph_has_no_cycle():
+    edges = {m: GRAPH[m][0] - {m} for m in MODULES}
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def walk(u: str) -> None:
+        state[u] = 1
+        path.append(u)
+        for v in sorted(edges[u]):
+            assert state.get(v) != 1, "import cycle: " + " -> ".join(path[path.index(v):] + [v])
+            if v not in state:
+                walk(v)
+        path.pop()
+        state[u] = 2
+
+    for m in sorted(MODULES):
+        if m not in state:
+            walk(m)
+    # the checker finds a cycle when there is one
+    edges["distilbo.names"] = {"distilbo.pareto"}
+    edges["distilbo.pareto"] = {"distilbo.names"}
+    state.clear()
+    with pytest.raises(AssertionError, match="import cycle"):
+        walk("distilbo.names")
+
+
+def _closure(name: str) -> set[str]:
+    seen, todo = set(), [name]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += sorted(GRAPH[m][0])
+    return seen
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_import_neither_optuna_nor_file_io(name):
+    for m in _closure(name):
+        outer = GRAPH[m][1]
+        assert "optuna" not in outer, f"{name} reaches optuna through {m}"
+        assert not outer & FILE_IO, f"{name} reaches {sorted(outer & FILE_IO)} through {m}"
+        calls = [n for n in ast.walk(ast.parse(MODULES[m].read_text()))
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "open"]
+        assert not calls, f"{m} opens files"
+
+
+def test_layers_point_down():
+    """The search never reaches into report/export; the pure leaves import nothing of distilbo."""
+    for m, (inner, _) in GRAPH.items():
+        if m.startswith("distilbo.search"):
+            assert not {i for i in inner if i.startswith(("distilbo.report", "distilbo.export"))}, m
+    for leaf in ("distilbo.names", "distilbo.pareto", "distilbo._io", "distilbo.errors"):
+        assert GRAPH[leaf][0] == set(), leaf
+    assert "distilbo.search.space" not in _closure("distilbo.config")
+
+
+# ---------------------------------------------------------------------------------------------- one default each
+SHARED = {"max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length",
+          "null_score_diff_threshold", "version_2_with_negative", "eval_batch_size", "batch_size", "seed",
+          "max_eval_samples"}
+
+
+# a command parameter named differently from its config field; None: the command's own setting, not the config's
+# (the teacher is fine-tuned with its own recipe: batch 32, not the student's 8)
+ALIASES = {("evaluate", "batch_size"): "eval_batch_size", ("finetune_teacher", "batch_size"): None,
+           ("teacher", "batch_size"): None}
+
+
+def _command_functions():
+    from distilbo import evaluate, export, teacher
+    from distilbo.data import squad
+    from distilbo.qa import postprocess
+
+    return [evaluate.evaluate, teacher.finetune_teacher, export.usage_snippet, squad.build_features,
+            postprocess.postprocess]
+
+
+def test_every_command_default_for_a_shared_setting_is_the_configs():
+    from distilbo.config import Config
+
+    cfg = Config()
+    checked = 0
+    for fn in _command_functions():
+        for name, p in inspect.signature(fn).parameters.items():
+            if name in SHARED and p.default is not inspect.Parameter.empty:
+                field = ALIASES.get((fn.__name__, name), name)
+                if field is None:
+                    continue
+                assert p.default == cfg.get(field), f"{fn.__module__}.{fn.__name__}({name}={p.default!r}) but the " \
+                                                    f"config's {field} defaults to {cfg.get(field)!r}"
+                checked += 1
+    assert checked >= 8  # the check looks at real parameters
+
+
+def test_cli_defaults_for_shared_settings_are_the_configs():
+    from distilbo.cli import build_parser
+    from distilbo.config import Config
+
+    cfg = Config()
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    checked = 0
+    for command, p in sub.choices.items():
+        for a in p._actions:
+            if a.dest in SHARED and a.default is not None:
+                field = ALIASES.get((command, a.dest), a.dest)
+                if field is None:
+                    continue
+                assert a.default == cfg.get(field), f"distilbo {command} --{a.dest} defaults to {a.default!r}, " \
+                                                    f"the config's {field} to {cfg.get(field)!r}"
+                checked += 1
+    assert checked >= 1
