@@ -116,7 +116,10 @@ def test_pure_modules_import_neither_optuna_nor_file_io(name):
 
 
 def test_layers_point_down():
-    """The search never reaches into report/export; the pure leaves import nothing of distilbo."""
+    """Only search/ talks to Optuna; the search never reaches into report/export; the leaves import nothing."""
+    for m, (_, outer) in GRAPH.items():
+        if "optuna" in outer:
+            assert m.startswith("distilbo.search"), f"{m} imports optuna"
     for m, (inner, _) in GRAPH.items():
         if m.startswith("distilbo.search"):
             assert not {i for i in inner if i.startswith(("distilbo.report", "distilbo.export"))}, m
