@@ -75,12 +75,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from distilbo.config import Config, StudentConfig
 from distilbo.errors import UserError, custom_code_refused
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
-
-    from distilbo.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +89,9 @@ LAYER_RULES = ("even", "stride", "bottom", "top", "ends")
 
 
 # ---------------------------------------------------------------------------------------------- the spec
+_DEFAULTS = StudentConfig()
+
+
 @dataclass(frozen=True, kw_only=True)
 class StudentSpec:
     """The student's architecture and seeding choices (all sizes resolved: no None)."""
@@ -99,14 +101,15 @@ class StudentSpec:
     """Requested heads; the model uses `heads` = effective_n_heads(dim, n_heads)."""
     dim: int
     hidden_dim: int
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    qa_dropout: float = 0.1
-    initializer_range: float = 0.02
-    activation: str = "gelu"
-    selection_seed: int = 42
-    selection: str = "seed"
-    layer_selection: str = "even"
+    # the rest default to the config's own defaults (one source: `distilbo.config.StudentConfig`)
+    dropout: float = _DEFAULTS.dropout
+    attention_dropout: float = _DEFAULTS.attention_dropout
+    qa_dropout: float = _DEFAULTS.qa_dropout
+    initializer_range: float = _DEFAULTS.initializer_range
+    activation: str = _DEFAULTS.activation
+    selection_seed: int = _DEFAULTS.selection_seed
+    selection: str = _DEFAULTS.selection
+    layer_selection: str = _DEFAULTS.layer_selection
     """Which init layers the student copies: see `layer_sources`."""
     architecture: str = "distilbert"
     embedding_size: int | None = None
