@@ -18,6 +18,21 @@ def test_there_are_shipped_configs():
     assert {p.name for p in CONFIGS} >= {"cpu-squad2.toml", "squad2-bert-base.toml"}
 
 
+def test_the_cpu_config_points_at_real_files_and_its_baseline_is_the_distilbert_recipe():
+    """Its data and teacher exist beside the repo, and the baseline trial is every other teacher layer at full
+    width with full-width embedding tables (what benchmarks/README.md compares the frontier against)."""
+    from distilbo.distill.trial import student_spec
+
+    cfg = load_config(REPO / "configs/cpu-squad2.toml")
+    for name in ("train_file", "dev_file", "teacher"):
+        assert Path(cfg.path(cfg.get(name))).exists(), name
+    spec, teacher = student_spec(cfg)
+    assert cfg.student_init_path == cfg.path(cfg.models.teacher)
+    assert (spec.n_layers, spec.dim, spec.hidden_dim) == (teacher.num_hidden_layers // 2, teacher.hidden_size,
+                                                          teacher.intermediate_size)
+    assert spec.layer_selection == "stride" and not spec.factorized and spec.architecture == "bert"
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_every_shipped_config_loads_and_its_space_parses(path):
     cfg = load_config(path)

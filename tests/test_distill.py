@@ -95,7 +95,10 @@ def test_tiny_trial_end_to_end_lowers_the_loss_and_writes_every_file(tmp_path):
     rows = [json.loads(line) for line in (out / "curves.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if "loss" in r]
     assert len(losses) >= 6 and np.mean(losses[-3:]) < np.mean(losses[:3])
-    assert any("exact" in r for r in rows)
+    # one dev row per epoch (the tiny config trains 2), the last one the final model's scores
+    evals = [r for r in rows if "exact" in r]
+    assert [r["epoch"] for r in evals] == [1.0, 2.0]
+    assert evals[-1]["exact"] == metrics["exact"] and evals[-1]["HasAns_forced_f1"] == metrics["HasAns_forced_f1"]
     preds = json.loads((out / "predictions.json").read_text())
     assert len(preds) == 16
     # the saved student is a stock DistilBERT QA model
