@@ -285,9 +285,11 @@ class Config:
 
     @property
     def storage_url(self) -> str:
+        """The study's storage, resolved once: `[run] storage` (a journal file made absolute), else the run
+        folder's `study.db`."""
         if self.run.storage:
             s = self.run.storage
-            if "://" not in s:  # a journal file path
+            if storage_file(s) == s:  # a journal file: the storage is the path itself
                 return resolve_path(s, base=self.base_dir)
             return s
         return f"sqlite:///{self.run_dir / 'study.db'}"
@@ -506,6 +508,15 @@ def parse_set(items: list[str] | None) -> dict[str, str]:
         k, v = item.split("=", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def storage_file(url: str) -> str | None:
+    """The local file a storage lives in: the path of `sqlite:///PATH` or of a journal file (no `://`), None for a
+    database server (postgresql://...) or an in-memory SQLite."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        return path if path and path != ":memory:" else None
+    return None if "://" in url else url
 
 
 def parse_bytes(text: str) -> int:

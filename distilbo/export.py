@@ -74,8 +74,7 @@ class ExportCheckError(UserError):
 
 
 # ----------------------------------------------------------------------------------------------- locate the trial
-def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storage: str | None = None,
-               study_name: str | None = None) -> tuple[Path, dict[str, Any]]:
+def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None) -> tuple[Path, dict[str, Any]]:
     """(trial folder, provenance) of trial number `trial` or of the trial a scenario picks, from the study."""
     from distilbo.search.study import load_study, records, study_dir
 
@@ -83,8 +82,8 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storag
         raise UserError("export: pass exactly one of --trial N or --scenario NAME")
     if scenario is not None and scenario not in SCENARIO_NAMES:
         raise UserError(f"--scenario {scenario!r}: unknown; use one of {', '.join(SCENARIO_NAMES)}")
-    name = study_name or cfg.run.study
-    study = load_study(cfg, storage=storage, study_name=name)
+    name = cfg.run.study
+    study = load_study(cfg)
     recs = records(study, curves=False)
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
     rows = _scenario_rows(cfg, recs)
@@ -105,7 +104,7 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None, storag
     trial_dir = Path(rec["trial_dir"]) if rec.get("trial_dir") else study_dir(cfg, study) / "trials" / f"{trial:04d}"
     front = sorted((r for r in recs if r["on_front"]), key=lambda r: _front_key(r, objectives))
     provenance = {
-        "study": name, "storage": mask_secrets(storage or cfg.storage_url), "sampler": cfg.search.sampler, "trial": trial,
+        "study": name, "storage": mask_secrets(cfg.storage_url), "sampler": cfg.search.sampler, "trial": trial,
         "is_baseline": rec["is_baseline"], "on_front": rec["on_front"], "feasible": rec["feasible"],
         "front_size": len(front),
         "front_rank": next((i + 1 for i, r in enumerate(front) if r["number"] == trial), None),
@@ -126,11 +125,11 @@ def _scenario_rows(cfg: "Config", recs: list[dict]) -> list[dict]:
                           objectives=objectives, constraints=cfg.search.constraints)
 
 
-def scenario_picks(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> dict[str, int | None]:
+def scenario_picks(cfg: "Config") -> dict[str, int | None]:
     """{CLI scenario name: the trial number it picks, or None} for the config's study (what `--scenario` exports)."""
     from distilbo.search.study import load_study, records
 
-    recs = records(load_study(cfg, storage=storage, study_name=study_name), curves=False)
+    recs = records(load_study(cfg), curves=False)
     rows = {r["scenario"]: r["trial"] for r in _scenario_rows(cfg, recs)}
     return {cli: (None if rows.get(row) is None else int(rows[row])) for cli, row in SCENARIO_NAMES.items()}
 
@@ -153,13 +152,12 @@ def _front_key(rec: dict, objectives: list[dict]) -> tuple:
 
 # ----------------------------------------------------------------------------------------------- export
 def export(cfg: "Config", *, trial: int | None, scenario: str | None, out: str, onnx: bool = False,
-           quantize: str | None = None, storage: str | None = None, study_name: str | None = None,
-           force: bool = False) -> Path:
+           quantize: str | None = None, force: bool = False) -> Path:
     """`distilbo export`: find the trial in the config's study, then `export_trial_dir`."""
     if onnx or quantize:
         require_export_extra()
     _check_out(Path(out), None, force=force)
-    trial_dir, provenance = find_trial(cfg, trial=trial, scenario=scenario, storage=storage, study_name=study_name)
+    trial_dir, provenance = find_trial(cfg, trial=trial, scenario=scenario)
     return export_trial_dir(trial_dir, out, cfg=cfg, onnx=onnx, quantize=quantize, provenance=provenance, force=force)
 
 

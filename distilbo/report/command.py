@@ -13,15 +13,14 @@ from pathlib import Path
 from distilbo.config import Config
 
 
-def report(cfg: Config, *, out: str | None = None, storage: str | None = None,
-           study_name: str | None = None) -> dict[str, Path]:
+def report(cfg: Config, *, out: str | None = None) -> dict[str, Path]:
     """Write the study's report into `out`, default `<run folder>/<study folder>/report/` (`study.study_dir`)."""
     from distilbo.report.frontier import scenario_table
     from distilbo.report.html import write_report
     from distilbo.search.importance import importances
     from distilbo.search.study import load_study, mask_url, records, study_dir
 
-    study = load_study(cfg, storage=storage, study_name=study_name)
+    study = load_study(cfg)
     recs = records(study)
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
     y_metric = next((o["metric"] for o in objectives if o["direction"] == "maximize"), "exact")
@@ -33,5 +32,5 @@ def report(cfg: Config, *, out: str | None = None, storage: str | None = None,
     out_dir = Path(out) if out else study_dir(cfg, study) / "report"  # each study its own report
     return write_report(recs, out_dir=out_dir, study_name=study.study_name, objectives=objectives,
                         constraints=constraints, scenarios=scenarios, importances=imp or None,
-                        importance_spread=spread or None, storage_label=mask_url(storage or cfg.storage_url),
+                        importance_spread=spread or None, storage_label=mask_url(cfg.storage_url),
                         x_metric=x_metric, y_metric=y_metric)

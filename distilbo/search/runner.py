@@ -357,7 +357,7 @@ def prune_checkpoints(study: optuna.Study, *, own: str | None = "auto") -> list[
     return pruned
 
 
-def _worker_main(cfg: "Config", url: str, name: str, budget: int, deadline: float | None,
+def _worker_main(cfg: "Config", budget: int, deadline: float | None,
                  trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
                  index: int, device: str | None) -> None:
     """Entry of a local worker process (multiprocessing "spawn")."""
@@ -366,7 +366,7 @@ def _worker_main(cfg: "Config", url: str, name: str, budget: int, deadline: floa
     _exit_when_orphaned(os.getppid())
     logging.basicConfig(level=logging.WARNING, format=f"distilbo worker {index}: %(levelname)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = create_or_load_study(cfg, storage=url, study_name=name, seed=cfg.run.seed + index)
+    study = create_or_load_study(cfg, seed=cfg.run.seed + index)
     objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
     if index > 0:
         # SQLite cannot hand a queued trial (the baseline) to exactly one of several processes that ask at once
@@ -694,7 +694,6 @@ def _hms(seconds: float) -> str:
 def run_search(cfg: "Config", *, n_trials: int | None = None, timeout: float | None = None,
                workers: int | None = None, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
                estimate_fn: str | Callable | None = DEFAULT_ESTIMATE_FN, progress: bool = True,
-               storage: str | None = None, study_name: str | None = None,
                pessimistic: dict[str, float] | None = None, check_fn: str | Callable | None = "auto") -> optuna.Study:
     """Run (or resume) the study until it has `n_trials` finished trials (default `[search] n_trials`).
 
@@ -710,8 +709,7 @@ def run_search(cfg: "Config", *, n_trials: int | None = None, timeout: float | N
     budget = s.n_trials if n_trials is None else n_trials
     timeout = s.timeout if timeout is None else timeout
     workers = s.workers if workers is None else workers
-    url = storage or cfg.storage_url
-    name = study_name or cfg.run.study
+    url = cfg.storage_url  # for error messages; every study open reads it from cfg
     if budget < 1:
         raise UserError(f"--trials {budget}: the trial budget must be >= 1 (or set [search] n_trials)")
     if workers < 1:
@@ -725,7 +723,7 @@ def run_search(cfg: "Config", *, n_trials: int | None = None, timeout: float | N
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _search(cfg, url=url, name=name, budget=budget, workers=workers, deadline=deadline, trial_fn=trial_fn,
+        return _search(cfg, budget=budget, workers=workers, deadline=deadline, trial_fn=trial_fn,
                        estimate_fn=estimate_fn, pessimistic=pessimistic, progress=progress)
     except Exception as e:
         cause = _storage_failure(e)
@@ -754,22 +752,22 @@ def _storage_failure(e: BaseException) -> BaseException | None:
     return None
 
 
-def _search(cfg: "Config", *, url: str, name: str, budget: int, workers: int, deadline: float | None,
+def _search(cfg: "Config", *, budget: int, workers: int, deadline: float | None,
             trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
             progress: bool) -> optuna.Study:
-    study = create_or_load_study(cfg, storage=url, study_name=name)
+    study = create_or_load_study(cfg)
     ensure_baseline(study, cfg, budget=budget)
     shown = _Progress(study, cfg, budget=budget, enabled=progress, workers=workers)
     shown.update()
     shown.start()  # the live lines of the running trials
     try:
-        return _run_workers(study, cfg, url=url, name=name, budget=budget, workers=workers, deadline=deadline,
+        return _run_workers(study, cfg, budget=budget, workers=workers, deadline=deadline,
                             trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic, shown=shown)
     finally:
         shown.stop()
 
 
-def _run_workers(study: optuna.Study, cfg: "Config", *, url: str, name: str, budget: int, workers: int,
+def _run_workers(study: optuna.Study, cfg: "Config", *, budget: int, workers: int,
                  deadline: float | None, trial_fn: str | TrialFn, estimate_fn: str | Callable | None,
                  pessimistic: dict[str, float] | None, shown: _Progress) -> optuna.Study:
     s = cfg.search
@@ -780,7 +778,7 @@ def _run_workers(study: optuna.Study, cfg: "Config", *, url: str, name: str, bud
         return study
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker_main, name=f"distilbo-worker-{i}",
-                         args=(cfg, url, name, budget, deadline, trial_fn, estimate_fn, pessimistic, i, dev))
+                         args=(cfg, budget, deadline, trial_fn, estimate_fn, pessimistic, i, dev))
              for i, dev in enumerate(_devices(cfg, workers))]
     try:
         for p in procs:

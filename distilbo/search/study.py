@@ -50,16 +50,14 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from distilbo._secrets import mask_url
+from distilbo.config import Config, storage_file
 from distilbo.errors import UserError
-
-if TYPE_CHECKING:
-    from distilbo.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +81,12 @@ def _mask_in(text: str, url: str) -> str:
     return text.replace(auth.group(2), "***") if auth and auth.group(2) else text
 
 
-def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseStorage:
+def open_storage(cfg: Config, url: str | None = None) -> optuna.storages.BaseStorage:
     """The study's storage: an RDB URL (with heartbeat) or a journal file (`*.log`); UserError if it cannot open."""
     url = url or cfg.storage_url
     s = cfg.search
-    if "://" not in url:
+    local = storage_file(url)
+    if local == url:  # a journal file
         if not url.endswith(".log"):
             raise UserError(f"storage {url!r}: not a URL and not a journal file; use sqlite:///PATH.db, "
                             "postgresql://USER:PASSWORD@HOST/DB or a file path ending in .log")
@@ -102,9 +101,8 @@ def open_storage(cfg: "Config", url: str | None = None) -> optuna.storages.BaseS
     else:
         driver_url = url
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if local is not None:
+            Path(local).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 60}}  # several local workers share the file
     for attempt in range(6):
         try:
@@ -215,14 +213,14 @@ class PerProcessSeed(optuna.samplers.BaseSampler):
         self._inner.reseed_rng()
 
 
-def make_sampler(cfg: "Config", *, seed: int | None = None) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: Config, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
     """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed` (see
     `PerProcessSeed` for several processes on one study)."""
     seed = cfg.run.seed if seed is None else seed
     return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s, qmc_seed=seed), seed)
 
 
-def _base_sampler(cfg: "Config", *, seed: int | None, qmc_seed: int | None = None) -> optuna.samplers.BaseSampler:
+def _base_sampler(cfg: Config, *, seed: int | None, qmc_seed: int | None = None) -> optuna.samplers.BaseSampler:
     s = cfg.search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -236,7 +234,7 @@ def _base_sampler(cfg: "Config", *, seed: int | None, qmc_seed: int | None = Non
         return optuna.samplers.RandomSampler(seed=seed)
 
 
-def constraint_names(cfg: "Config") -> list[str]:
+def constraint_names(cfg: Config) -> list[str]:
     """Constraint keys in the order every trial sets them: the config's, then `failed`."""
     names = []
     for c in cfg.search.constraints:
@@ -247,13 +245,13 @@ def constraint_names(cfg: "Config") -> list[str]:
     return names + [FAILED]
 
 
-def create_or_load_study(cfg: "Config", *, storage: str | None = None, study_name: str | None = None,
-                         seed: int | None = None) -> optuna.Study:
+def create_or_load_study(cfg: Config, *, seed: int | None = None) -> optuna.Study:
     """Create the study, or load it to resume. Directions and metric names come from `[search] objectives`;
     a stored study with other objectives or constraints is a UserError. Trials left RUNNING by dead workers are
-    failed first (they would otherwise count as pending points for the GP and hold budget)."""
-    url = storage or cfg.storage_url
-    name = study_name or cfg.run.study
+    failed first (they would otherwise count as pending points for the GP and hold budget). The storage and the
+    study are the config's (`cfg.storage_url`, `[run] study`: the CLI's --storage/--study land there)."""
+    url = cfg.storage_url
+    name = cfg.run.study
     objectives = [o["metric"] for o in cfg.search.objectives]
     directions = [o["direction"] for o in cfg.search.objectives]
     store = open_storage(cfg, url)
@@ -321,7 +319,7 @@ def _free(folder: Path) -> bool:
     return folder.is_dir() and not any(folder.iterdir())
 
 
-def study_dir(cfg: "Config", study: optuna.Study) -> Path:
+def study_dir(cfg: Config, study: optuna.Study) -> Path:
     """The study's own folder `<run folder>/<folder>` (trials/, report/); never another study's.
 
     The folder is the study's user attr `folder` (set by `create_or_load_study`). A study without one (made before
@@ -339,11 +337,11 @@ def study_dir(cfg: "Config", study: optuna.Study) -> Path:
     raise AssertionError("unreachable")
 
 
-def _storage_label(study: optuna.Study, cfg: "Config") -> str:
+def _storage_label(study: optuna.Study, cfg: Config) -> str:
     return getattr(study, "_distilbo_url", None) or cfg.storage_url
 
 
-def claim_study_dir(cfg: "Config", study: optuna.Study, *, url: str | None = None) -> Path:
+def claim_study_dir(cfg: Config, study: optuna.Study, *, url: str | None = None) -> Path:
     """Give the study its folder (user attrs `folder`, `folder_uid`; the marker file) unless it has one, and
     return it. UserError when the folder the study has holds another study's marker (another run folder)."""
     url = url or cfg.storage_url
@@ -450,7 +448,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def check_metrics(cfg: "Config", metrics: Any) -> dict[str, Any]:
+def check_metrics(cfg: Config, metrics: Any) -> dict[str, Any]:
     """The trial's metrics, or TrialFailure when an objective or constraint metric is missing or not finite."""
     if not isinstance(metrics, dict):
         raise TrialFailure(f"the trial returned {type(metrics).__name__}, not a dict of metrics")
@@ -463,11 +461,11 @@ def check_metrics(cfg: "Config", metrics: Any) -> dict[str, Any]:
     return metrics
 
 
-def objective_values(cfg: "Config", metrics: dict[str, Any]) -> list[float]:
+def objective_values(cfg: Config, metrics: dict[str, Any]) -> list[float]:
     return [float(metrics[o["metric"]]) for o in cfg.search.objectives]
 
 
-def constraint_values(cfg: "Config", metrics: dict[str, Any], *, failed: bool) -> dict[str, float]:
+def constraint_values(cfg: Config, metrics: dict[str, Any], *, failed: bool) -> dict[str, float]:
     """{name: value} in `constraint_names` order; <= 0 is feasible."""
     out = {}
     for c in cfg.search.constraints:
@@ -480,7 +478,7 @@ def constraint_values(cfg: "Config", metrics: dict[str, Any], *, failed: bool) -
     return out
 
 
-def violated(cfg: "Config", known: dict[str, Any]) -> str | None:
+def violated(cfg: Config, known: dict[str, Any]) -> str | None:
     """Why the metrics `known` before training (e.g. num_parameters) already break a constraint, or None."""
     for c in cfg.search.constraints:
         v = known.get(c["metric"])
@@ -493,7 +491,7 @@ def violated(cfg: "Config", known: dict[str, Any]) -> str | None:
     return None
 
 
-def _bad_direction(cfg: "Config", metric: str) -> str:
+def _bad_direction(cfg: Config, metric: str) -> str:
     """'maximize' when low values of `metric` are bad, else 'minimize'."""
     for o in cfg.search.objectives:
         if o["metric"] == metric:
@@ -504,7 +502,7 @@ def _bad_direction(cfg: "Config", metric: str) -> str:
     return "maximize"
 
 
-def pessimistic_metrics(study: optuna.Study, cfg: "Config", *, known: dict[str, Any] | None = None,
+def pessimistic_metrics(study: optuna.Study, cfg: Config, *, known: dict[str, Any] | None = None,
                         overrides: dict[str, float] | None = None) -> dict[str, float]:
     """Values recorded for a failed trial, per objective/constraint metric, first that applies:
     the value known before training (`known`, e.g. num_parameters from the spec); `overrides[metric]`;
@@ -536,7 +534,7 @@ def _set_constraints(trial: Trial, constraints: dict[str, float]) -> None:
             trial.set_constraint(k, v)
 
 
-def record_success(trial: Trial, cfg: "Config", metrics: dict[str, Any]) -> list[float]:
+def record_success(trial: Trial, cfg: Config, metrics: dict[str, Any]) -> list[float]:
     """Store the metrics and constraints of a trial that ran; returns its objective values (for `tell`)."""
     metrics = check_metrics(cfg, metrics)
     trial.set_user_attr("metrics", _jsonable(metrics))
@@ -544,7 +542,7 @@ def record_success(trial: Trial, cfg: "Config", metrics: dict[str, Any]) -> list
     return objective_values(cfg, metrics)
 
 
-def record_failure(trial: Trial, cfg: "Config", reason: str, *, known: dict[str, Any] | None = None,
+def record_failure(trial: Trial, cfg: Config, reason: str, *, known: dict[str, Any] | None = None,
                    pessimistic: dict[str, float] | None = None, skipped: bool = False) -> list[float]:
     """Record a failed (or, with `skipped`, a not-run infeasible) trial as data the sampler learns from:
     user attr `failure` (or `skipped`) = reason, pessimistic objective values, constraints violated.
@@ -784,11 +782,12 @@ def status_table(recs: list[dict[str, Any]], *, width: int | None = None, metric
     return "\n".join(lines)
 
 
-def load_study(cfg: "Config", *, storage: str | None = None, study_name: str | None = None) -> optuna.Study:
-    """An existing study, read-only (never creates one): UserError naming the storage and the fix when absent."""
-    url = storage or cfg.storage_url
-    name = study_name or cfg.run.study
-    local_file = url[len("sqlite:///"):] if url.startswith("sqlite:///") else None if "://" in url else url
+def load_study(cfg: Config) -> optuna.Study:
+    """The config's existing study, read-only (never creates one): UserError naming the storage and the fix when
+    absent."""
+    url = cfg.storage_url
+    name = cfg.run.study
+    local_file = storage_file(url)
     if local_file is not None and not Path(local_file).is_file():
         raise UserError(f"no study at {mask_url(url)}; run `distilbo search` first or pass --storage/--study")
     store = open_storage(cfg, url)
@@ -802,11 +801,10 @@ def load_study(cfg: "Config", *, storage: str | None = None, study_name: str | N
     return study
 
 
-def status(cfg: "Config", *, storage: str | None = None, study_name: str | None = None, width: int | None = None,
-           columns: list[str] | None = None) -> str:
+def status(cfg: Config, *, width: int | None = None, columns: list[str] | None = None) -> str:
     """`distilbo status`: the trials table of the config's study (UserError when there is none yet); `width` and
     `columns` as in `status_table`."""
     objectives = tuple(o["metric"] for o in cfg.search.objectives)
     metrics = tuple(dict.fromkeys(objectives + ("exact", "f1")))
-    return status_table(records(load_study(cfg, storage=storage, study_name=study_name), curves=False), metrics=metrics,
+    return status_table(records(load_study(cfg), curves=False), metrics=metrics,
                         width=width, columns=columns)
