@@ -527,14 +527,13 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
     or hub id). Returns (model, seeding) where seeding records the layer sources, the kept indices and how many
     parameters were copied versus freshly initialised. A factorized spec (embedding_size < dim) is seeded as
     the BERT student first, then converted by `factorize_student` with `word_weights` (V,) (token counts in
-    the training data, say; None weighs every token alike)."""
+    the training data, say; None weighs every token alike).
+
+    Three phases: the stock model with its own random init, the units to keep (`_choose_units`), the copy
+    (`_copy_weights`)."""
     from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
 
     init_config, src = load_init(init, trust_remote_code=trust_remote_code)
-    base = init_shape(init_config)
-    L0, D0, F0, H0 = base["n_layers"], base["dim"], base["hidden_dim"], base["n_heads"]
-    d0 = D0 // H0
-    H, d = spec.heads, spec.head_size
     config = _student_config(spec, init_config)
     cls = DistilBertForQuestionAnswering if spec.architecture == "distilbert" else BertForQuestionAnswering
     with torch.random.fork_rng(devices=[]):
@@ -542,7 +541,39 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
         model = cls(config)
     model.eval()
 
-    sources = layer_sources(L0, spec.n_layers, spec.layer_selection)
+    sources = layer_sources(init_shape(init_config)["n_layers"], spec.n_layers, spec.layer_selection)
+    units = _choose_units(spec, src, init_shape(init_config), sources)
+    copied, fresh, fresh_tensors = _copy_weights(model, src, spec, init_shape(init_config), sources, units)
+
+    seeding = {
+        "init": str(init),
+        "init_model_type": init_config.model_type,
+        "architecture": spec.architecture,
+        "heads": spec.heads,
+        "head_size": spec.head_size,
+        "layer_sources": sources,
+        "hidden_index": [int(i) for i in units["hid"] if i >= 0],
+        "heads_index": units["kept_heads"],
+        "head_dims_index": units["kept_head_dims"],
+        "ffn_index": [[int(i) for i in f if i >= 0] for f in units["ffn"]],
+        "copied_parameters": copied,
+        "fresh_parameters": fresh,
+        "fresh_tensors": fresh_tensors,
+        "embedding_size": spec.embedding_size if spec.factorized else spec.dim,
+    }
+    if spec.factorized:
+        model = factorize_student(model, spec.embedding_size, word_weights)
+    return model, seeding
+
+
+def _choose_units(spec: StudentSpec, src: dict[str, torch.Tensor], base: dict[str, int],
+                  sources: list[int]) -> dict[str, Any]:
+    """Which init units each student unit copies (-1: none), in the module doc's order: hidden units, then per
+    student layer its source layer's heads, head dims and FFN units. Returns {"hid": (D,), "att": [(D,)] per
+    layer, "ffn": [(F,)] per layer, "kept_heads", "kept_head_dims"}."""
+    D0, F0, H0 = base["dim"], base["hidden_dim"], base["n_heads"]
+    d0 = D0 // H0
+    H, d = spec.heads, spec.head_size
     magnitude = spec.selection == "magnitude"
     gen = torch.Generator().manual_seed(spec.selection_seed)
 
@@ -583,8 +614,14 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
         kept_heads.append([int(h) for h in heads if h >= 0])
         kept_head_dims.append(dims_per_head)
         ffn_maps.append(_keep(F0, spec.hidden_dim, ffn_scores, gen))
+    return {"hid": hid, "att": att_maps, "ffn": ffn_maps, "kept_heads": kept_heads, "kept_head_dims": kept_head_dims}
 
-    # copy into the model's own (freshly initialised) tensors
+
+def _copy_weights(model: PreTrainedModel, src: dict[str, torch.Tensor], spec: StudentSpec, base: dict[str, int],
+                  sources: list[int], units: dict[str, Any]) -> tuple[int, int, list[str]]:
+    """Copy the chosen init units into the model's own (freshly initialised) tensors, in place. Returns
+    (parameters copied, parameters left fresh, names of the tensors left wholly fresh)."""
+    D0, F0 = base["dim"], base["hidden_dim"]
     copied = fresh = 0
     fresh_tensors: list[str] = []
     with torch.no_grad():
@@ -596,20 +633,7 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
             src_name = f"transformer.layer.{sources[int(m.group(1))]}.{m.group(2)}" if m else name
             maps = None
             if src_name in src:
-                t = src[src_name]
-                role_maps = {"hid": hid, "att": att_maps[int(m.group(1))] if m else None,
-                             "ffn": ffn_maps[int(m.group(1))] if m else None}
-                maps = []
-                for axis, role in enumerate(_roles(name)):
-                    if role == "all":
-                        mp = torch.arange(param.shape[axis])
-                        mp[mp >= t.shape[axis]] = -1
-                    else:
-                        mp = role_maps[role]
-                    maps.append(mp)
-                want = {"hid": D0, "att": D0, "ffn": F0}
-                if any(t.shape[a] != want[r] for a, r in enumerate(_roles(name)) if r != "all"):
-                    maps = None  # shapes disagree with the init config (should not happen): leave fresh
+                maps = _index_maps(name, param, src[src_name], m, units, D0, F0)
             elif name == "embeddings.token_type_embeddings.weight":
                 param.zero_()  # DistilBERT init -> BERT student: token types start as a no-op
             if (name == "embeddings.position_embeddings.weight" and spec.architecture == "distilbert"
@@ -623,26 +647,28 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
             fresh += param.numel() - n
             if n == 0:
                 fresh_tensors.append(key)
+    return copied, fresh, fresh_tensors
 
-    seeding = {
-        "init": str(init),
-        "init_model_type": init_config.model_type,
-        "architecture": spec.architecture,
-        "heads": H,
-        "head_size": d,
-        "layer_sources": sources,
-        "hidden_index": [int(i) for i in hid if i >= 0],
-        "heads_index": kept_heads,
-        "head_dims_index": kept_head_dims,
-        "ffn_index": [[int(i) for i in f if i >= 0] for f in ffn_maps],
-        "copied_parameters": copied,
-        "fresh_parameters": fresh,
-        "fresh_tensors": fresh_tensors,
-        "embedding_size": spec.embedding_size if spec.factorized else spec.dim,
-    }
-    if spec.factorized:
-        model = factorize_student(model, spec.embedding_size, word_weights)
-    return model, seeding
+
+def _index_maps(name: str, param: torch.Tensor, t: torch.Tensor, m: re.Match | None, units: dict[str, Any],
+                D0: int, F0: int) -> list[torch.Tensor] | None:
+    """Per axis of `param`, the init index each entry copies (-1: none); None when the init tensor's shape
+    disagrees with the init config (should not happen: the tensor is left fresh)."""
+    layer = int(m.group(1)) if m else None
+    role_maps = {"hid": units["hid"], "att": units["att"][layer] if m else None,
+                 "ffn": units["ffn"][layer] if m else None}
+    maps = []
+    for axis, role in enumerate(_roles(name)):
+        if role == "all":
+            mp = torch.arange(param.shape[axis])
+            mp[mp >= t.shape[axis]] = -1
+        else:
+            mp = role_maps[role]
+        maps.append(mp)
+    want = {"hid": D0, "att": D0, "ffn": F0}
+    if any(t.shape[a] != want[r] for a, r in enumerate(_roles(name)) if r != "all"):
+        return None
+    return maps
 
 
 def build_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remote_code: bool = False,
