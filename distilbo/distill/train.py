@@ -122,12 +122,10 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
             elif teacher_model is not None and alpha_ce > 0:
                 with torch.inference_mode(), autocast(device):  # as the cached logits: fp32 on the CPU
-                    inputs = model_inputs(batch) if teacher_types else {k: v for k, v in model_inputs(batch).items() if k != "token_type_ids"}
-                    out_t = teacher_model(**inputs)
+                    out_t = teacher_model(**_inputs(batch, token_types=teacher_types))
                 ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
             with autocast(device, precision):
-                inputs = model_inputs(batch) if student_types else {k: v for k, v in model_inputs(batch).items() if k != "token_type_ids"}
-                out = student(**inputs)
+                out = student(**_inputs(batch, token_types=student_types))
             losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
                                        start_positions=batch["start_positions"], end_positions=batch["end_positions"],
                                        attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
@@ -173,6 +171,12 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     student.eval()
     return TrainResult(steps=step, train_seconds=seconds, train_features_per_second=seen / seconds if seconds else 0.0,
                        curves=curves)
+
+
+def _inputs(batch: dict[str, torch.Tensor], *, token_types: bool) -> dict[str, torch.Tensor]:
+    """The model's keyword inputs from a batch; without token_type_ids for models that take none (DistilBERT)."""
+    inputs = model_inputs(batch)
+    return inputs if token_types else {k: v for k, v in inputs.items() if k != "token_type_ids"}
 
 
 # ---------------------------------------------------------------------------------------------- progress hook
