@@ -209,6 +209,9 @@ class SearchConfig:
     """Objectives: a list of {metric, direction}."""
     constraints: list = field(default_factory=lambda: [{"metric": "exact", "min": 50.0}])
     """Metric thresholds: a list of {metric, min} and/or {metric, max}."""
+    metrics: list = field(default_factory=list)
+    """More metric names objectives and constraints may use, beyond those a distillation trial records: what a
+    custom trial function (`run_search(trial_fn=...)`) returns, e.g. ["exact_int8"]."""
     space: dict = field(default_factory=dict)
     """Search space: NAME = {type = "float"|"int"|"categorical", low, high, log, step, choices} or a fixed value."""
     heartbeat_interval: int = 60
@@ -646,14 +649,15 @@ def parse_space(space: dict, *, where: str) -> list[Param]:
     return params
 
 
-def _check_metric_list(items: Any, *, where: str, what: str, keys: set[str]) -> None:
+def _check_metric_list(items: Any, *, where: str, what: str, keys: set[str], known: tuple = METRICS) -> None:
     if not isinstance(items, list) or (what == "objectives" and not items):
         raise ConfigError(f"{where}: [search] {what} must be a list of tables like {{metric = \"exact\", ...}}")
     for it in items:
         if not isinstance(it, dict) or "metric" not in it:
             raise ConfigError(f"{where}: [search] {what}: each entry needs a metric, got {it!r}")
-        if it["metric"] not in METRICS:
-            raise ConfigError(f"{where}: [search] {what}: unknown metric '{it['metric']}'; use one of {', '.join(METRICS)}")
+        if it["metric"] not in known:
+            raise ConfigError(f"{where}: [search] {what}: unknown metric '{it['metric']}'; use one of {', '.join(known)} "
+                              "(or name a custom trial function's metric in [search] metrics)")
         bad = set(it) - keys
         if bad:
             raise ConfigError(f"{where}: [search] {what}: unknown key(s) {sorted(bad)} in {it!r}; use {sorted(keys)}")
@@ -663,13 +667,16 @@ def validate_search_section(cfg: Config) -> None:
     where = cfg.source
     s = cfg.search
     parse_space(s.space, where=where)
-    _check_metric_list(s.objectives, where=where, what="objectives", keys={"metric", "direction"})
+    if not isinstance(s.metrics, list) or not all(isinstance(m, str) and m.isidentifier() for m in s.metrics):
+        raise ConfigError(f"{where}: [search] metrics must be a list of metric names like [\"exact_int8\"]")
+    known = METRICS + tuple(m for m in s.metrics if m not in METRICS)
+    _check_metric_list(s.objectives, where=where, what="objectives", keys={"metric", "direction"}, known=known)
     for o in s.objectives:
         if o.get("direction") not in ("maximize", "minimize"):
             raise ConfigError(f"{where}: [search] objectives: direction of '{o['metric']}' must be maximize or minimize")
     if len({o["metric"] for o in s.objectives}) != len(s.objectives):
         raise ConfigError(f"{where}: [search] objectives: a metric is listed twice")
-    _check_metric_list(s.constraints, where=where, what="constraints", keys={"metric", "min", "max"})
+    _check_metric_list(s.constraints, where=where, what="constraints", keys={"metric", "min", "max"}, known=known)
     for c in s.constraints:
         if "min" not in c and "max" not in c:
             raise ConfigError(f"{where}: [search] constraints: '{c['metric']}' needs min and/or max")

@@ -426,3 +426,26 @@ def test_resume_continues_the_sobol_sequence(tmp_path):
     assert len(set(params(resumed))) == 6
     counters = [k for k in resumed._storage.get_study_system_attrs(resumed._study_id) if k.startswith("qmc:")]
     assert len(counters) == 1
+
+
+def test_a_custom_trial_functions_own_metric_is_an_objective_and_a_constraint(tmp_path):
+    """[search] metrics names what a user's trial function returns; the study optimizes it like a built-in."""
+    objectives = [{"metric": "exact_int8", "direction": "maximize"}, {"metric": "num_parameters", "direction": "minimize"}]
+    constraints = [{"metric": "exact_int8", "min": 40.0}]
+    with pytest.raises(ConfigError, match=r"unknown metric 'exact_int8'.*\[search\] metrics"):
+        st.make_config(tmp_path, sampler="random", objectives=objectives)
+    cfg = st.make_config(tmp_path, sampler="random", objectives=objectives, constraints=constraints,
+                         metrics=["exact_int8"])
+    study = run_search(cfg, n_trials=4, trial_fn=st.own_metric, estimate_fn=None, progress=False)
+    recs = records(study)
+    assert [r["status"] for r in recs] == ["ok"] * 4
+    for r in recs:
+        p = r["params"]
+        want = st.synthetic_metrics(p["n_layers"], p["n_heads"], p["learning_rate"])["exact"] - 2.0
+        assert r["values"][0] == pytest.approx(want)
+        assert r["feasible"] == (want >= 40.0)
+    # a trial function that does not return the named metric: the trial fails, naming what it did return
+    cfg2 = st.make_config(tmp_path / "b", sampler="random", objectives=objectives, metrics=["exact_int8"])
+    bad = run_search(cfg2, n_trials=1, trial_fn=st.smooth, estimate_fn=None, progress=False)
+    failure = records(bad)[0]["failure"]
+    assert "no 'exact_int8'" in failure and "it returned: exact" in failure

@@ -455,7 +455,7 @@ def check_metrics(cfg: Config, metrics: Any) -> dict[str, Any]:
     needed = [o["metric"] for o in cfg.search.objectives] + [c["metric"] for c in cfg.search.constraints]
     for m in dict.fromkeys(needed):
         if m not in metrics:
-            raise TrialFailure(f"the trial's metrics have no '{m}'")
+            raise TrialFailure(f"the trial's metrics have no '{m}' (it returned: {', '.join(map(str, metrics)) or 'none'})")
         if not _is_number(metrics[m]):
             raise TrialFailure(f"{m} = {metrics[m]!r} (not a finite number)")
     return metrics
