@@ -3,13 +3,16 @@ Pareto frontier with constrained multi-objective Bayesian optimization.
 
 Every CLI command is a library function:
 
-    from distilbo import load_config, run_search, report, export
+    from distilbo import load_config, run_search, make_report, export_model
     cfg = load_config("configs/cpu-squad2.toml", {"max_train_samples": "300"})
     study = run_search(cfg, n_trials=6)
-    paths = report(cfg)                      # frontier.png, report.html, trials.csv, frontier.json
-    export(cfg, trial=None, scenario="retain-performance", out="exported/")
+    paths = make_report(cfg)                 # frontier.png, report.html, trials.csv, frontier.json
+    export_model(cfg, trial=None, scenario="retain-performance", out="exported/")
 
-Names load on first use, so `import distilbo` stays cheap (no torch, transformers or Optuna until needed).
+Names load on first use, so `import distilbo` stays cheap (no torch, transformers or Optuna until needed). No
+name is also a submodule's (`distilbo.evaluate`, `distilbo.export`, `distilbo.report`, `distilbo.distill`): the
+import system binds a submodule to its package once imported, so such a name would turn from a function into a
+module depending on what was imported before.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ _WHERE = {
     "Config": "distilbo.config", "load_config": "distilbo.config", "UserError": "distilbo.errors",
     "load_examples": "distilbo.data.squad", "build_features": "distilbo.data.squad",
     "postprocess": "distilbo.qa.postprocess", "evaluate_squad": ("distilbo.qa.squad_v2", "evaluate"),
-    "evaluate": "distilbo.evaluate", "score_files": "distilbo.score", "finetune_teacher": "distilbo.teacher",
+    "evaluate_qa": ("distilbo.evaluate", "evaluate"), "score_files": "distilbo.score", "finetune_teacher": "distilbo.teacher",
     "StudentSpec": "distilbo.models.student", "build_student": "distilbo.models.student",
     "count_parameters": "distilbo.models.student", "distillation_loss": "distilbo.distill.losses",
-    "distill": "distilbo.distill.train", "run_trial": "distilbo.distill.trial",
-    "run_search": "distilbo.search.runner", "status": "distilbo.search.study", "report": "distilbo.report.command",
-    "export": "distilbo.export", "answer": "distilbo.export",
+    "distill_student": ("distilbo.distill.train", "distill"), "run_trial": "distilbo.distill.trial",
+    "run_search": "distilbo.search.runner", "status": "distilbo.search.study",
+    "make_report": ("distilbo.report.command", "report"), "export_model": ("distilbo.export", "export"),
+    "answer": "distilbo.export",
 }
 __all__ = ["__version__", *_WHERE]
 

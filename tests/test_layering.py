@@ -184,3 +184,16 @@ def test_cli_defaults_for_shared_settings_are_the_configs():
                                                     f"the config's {field} to {cfg.get(field)!r}"
                 checked += 1
     assert checked >= 1
+
+
+def test_every_top_level_name_is_what_it_says_whatever_was_imported_first():
+    """`from distilbo import X` gives the function or class, also after every submodule has been imported."""
+    import types
+
+    import distilbo
+
+    for name in MODULES:
+        importlib.import_module(name)
+    for name in distilbo.__all__:
+        value = getattr(distilbo, name)
+        assert not isinstance(value, types.ModuleType), f"distilbo.{name} is a module"

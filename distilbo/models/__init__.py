@@ -1,1 +1,2 @@
-"""models"""
+"""Student models: `student.py` builds stock BERT / DistilBERT / ALBERT QA students seeded from a checkpoint;
+`_factorize.py` holds the pure math of factorized embedding tables."""

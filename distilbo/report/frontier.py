@@ -10,9 +10,8 @@ returns, plain dicts of the form
 and objectives / constraints as in `SearchConfig`: `[{"metric": "exact", "direction": "maximize"}, ...]` and
 `[{"metric": "exact", "min": 50.0}, ...]`. Typical use (what `distilbo report` does):
 
-    front = pareto_front(records, objectives, constraints)
     rows = scenario_table(records, objectives=objectives, constraints=constraints)
-    hv = hypervolume(objective_matrix(front, objectives), ref=[...])   # all coordinates minimized
+    sentence = importance_sentence(importances, n_trials=len(records))
 
 A trial that failed (OOM, timeout, crash: `failure` set, or state FAIL) never counts as a result, even when
 Optuna holds pessimistic values for it.
