@@ -97,3 +97,19 @@ def test_bad_set_values():
         load_config(None, {"learning_rate": "fast"})
     with pytest.raises(ConfigError, match="NAME=VALUE"):
         parse_set(["n_layers"])
+
+
+def test_the_baseline_recipe_is_the_reference_experiments():
+    """`distilbo baseline` = the reference's DistilBERT defaults (written out here by hand), whatever the config says."""
+    from distilbo.distill.trial import baseline_overrides
+
+    cfg = load_config(REPO / "configs/cpu-squad2.toml", {"learning_rate": "3e-4", "n_layers": "5", "alpha_ce": "1"})
+    recipe = cfg.with_overrides(baseline_overrides(cfg))
+    assert (recipe.train.learning_rate, recipe.train.batch_size, recipe.train.alpha_ce, recipe.train.temperature) == (
+        5e-5, 8, 0.5, 1.0)
+    assert (recipe.train.beta_1, recipe.train.beta_2, recipe.train.adam_epsilon, recipe.train.weight_decay) == (
+        0.9, 0.999, 1e-8, 0.0)
+    assert recipe.train.warmup_steps == 0 and recipe.train.warmup_ratio == 0.0 and recipe.alpha_squad == 0.5
+    assert (recipe.student.dropout, recipe.student.attention_dropout, recipe.student.qa_dropout) == (0.1, 0.1, 0.1)
+    assert recipe.student.n_layers is None and recipe.student.dim is None and recipe.student.layer_selection == "stride"
+    assert recipe.train.num_train_epochs == cfg.train.num_train_epochs  # fidelity stays the config's

@@ -289,15 +289,21 @@ def distill_command(*, config: str, out: str, overrides: dict[str, str] | None =
     return run_trial(cfg, Path(out), progress=progress)
 
 
+RECIPE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "alpha_ce", "alpha_squad", "temperature",
+          "learning_rate", "adam_epsilon", "beta_1", "beta_2", "weight_decay", "batch_size", "warmup_steps",
+          "warmup_ratio", "dropout", "attention_dropout", "qa_dropout", "layer_selection")
+"""The settings `distilbo baseline` resets to the reference recipe."""
+
+
 def baseline_overrides(cfg: Config) -> dict[str, Any]:
-    """The reference baseline (DistilBERT recipe): every other layer of the init (half its depth), full width,
-    reference defaults.
+    """The reference recipe (`distilbo baseline`; a study's enqueued baseline trial is instead the config's own
+    values of the searched parameters): the config dataclasses' defaults, which are the reference experiment's
+    (half the init's depth, full width, alpha_ce 0.5, T 1, lr 5e-5, batch 8, dropouts 0.1, no warmup), with
+    DistilBERT's every-other-layer rule.
 
     The epoch count stays the config's (the reference used 3): it is a fidelity setting shared by every trial."""
-    return {"n_layers": None, "n_heads": None, "dim": None, "hidden_dim": None, "embedding_size": None, "alpha_ce": 0.5, "alpha_squad": None,
-            "temperature": 1.0, "learning_rate": 5e-5, "adam_epsilon": 1e-8, "beta_1": 0.9, "beta_2": 0.999,
-            "weight_decay": 0.0, "batch_size": 8, "warmup_steps": 0, "warmup_ratio": 0.0,
-            "dropout": 0.1, "attention_dropout": 0.1, "qa_dropout": 0.1, "layer_selection": "stride"}
+    defaults = Config()
+    return {**{name: defaults.get(name) for name in RECIPE}, "layer_selection": "stride"}
 
 
 def baseline_command(*, config: str, out: str, overrides: dict[str, str] | None = None, progress: bool = True) -> dict:
