@@ -636,22 +636,33 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
 
     `model_config` is the exported config.json, `trial_config` the trial's flat settings, `info` what
     `export_trial_dir` gathered (provenance, onnx check, quantized metrics)."""
-    from distilbo.config import FIELD_SECTION
-
     tc, prov, mc = trial_config, info.get("provenance") or {}, model_config
     refs = info.get("models") or {}
     teacher_ref = refs.get("teacher") or {"name": tc.get("teacher") or "?", "kind": "unknown"}
     init_ref = refs.get("student_init") or {"name": tc.get("student_init") or "?", "kind": "unknown"}
     arch = mc.get("model_type") if mc.get("model_type") in ("bert", "albert") else "distilbert"
     is_bert = arch != "distilbert"  # takes token_type_ids
+    lines = _card_header(out, mc, arch, prov, info, teacher_ref)
+    lines += _card_metrics(tc, metrics, info.get("quantized"))
+    lines += _card_provenance(tc, prov, info, teacher_ref, init_ref)
+    lines += _card_hyperparameters(tc)
+    lines += _card_onnx(info.get("onnx"), is_bert)
+    lines += _card_usage(out, tc, is_bert)
+    return "\n".join(lines)
+
+
+def _card_header(out: Path, mc: dict[str, Any], arch: str, prov: dict[str, Any], info: dict[str, Any],
+                 teacher_ref: dict[str, Any]) -> list[str]:
+    """Front matter, title, what the model is and its shape."""
     family = {"bert": "BERT", "albert": "ALBERT", "distilbert": "DistilBERT"}[arch]
     cls_name = {"bert": "BertForQuestionAnswering", "albert": "AlbertForQuestionAnswering",
                 "distilbert": "DistilBertForQuestionAnswering"}[arch]
     shape = [mc.get("num_hidden_layers", mc.get("n_layers")), mc.get("hidden_size", mc.get("dim")),
              mc.get("num_attention_heads", mc.get("n_heads")), mc.get("intermediate_size", mc.get("hidden_dim"))]
+    lines: list[str] = []
     tags = ["question-answering", "distillation", "knowledge-distillation", "squad_v2", "distilbo", "optuna",
             "multi-objective-optimization", arch]
-    lines = ["---", "library_name: transformers", "pipeline_tag: question-answering", "tags:"]
+    lines += ["---", "library_name: transformers", "pipeline_tag: question-answering", "tags:"]
     lines += [f"- {t}" for t in tags]
     lines += ["datasets:", "- squad_v2", "metrics:", "- exact_match", "- f1", "---", ""]
     trial_txt = f"trial {prov['trial']} of the study `{prov['study']}`" if prov else f"the trial folder `{info['trial_dir']}`"
@@ -666,6 +677,12 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
               + (f", embedding tables {mc['embedding_size']} wide (factorized: ALBERT's embedding layout, one "
                  "layer group per layer, so no weights are shared)" if arch == "albert" else "") + ".", ""]
 
+    return lines
+
+
+def _card_metrics(tc: dict[str, Any], metrics: dict[str, Any], q: dict[str, Any] | None) -> list[str]:
+    """The dev scores, and the int8 re-score when there is one."""
+    lines: list[str] = []
     # metrics
     lines += ["## Metrics", "",
               f"On `{tc.get('dev_file') or '?'}`" + (f" (first {tc['max_eval_samples']} questions)" if tc.get("max_eval_samples") else "")
@@ -675,7 +692,6 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
               "| metric | value |", "|---|---|"]
     lines += [f"| {label} | {_fmt(metrics[k])} |" for k, label in _METRIC_LABELS if k in metrics]
     lines += ["", "Every measured value is in `metrics.json`.", ""]
-    q = info.get("quantized")
     if q:
         lines += ["### int8 (ONNX)", "",
                   f"`model-int8.onnx`: {q['quantization']}. Re-scored on {q['questions']} questions of "
@@ -690,6 +706,13 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
         lines += ["", f"int8 changes exact match by {q['exact_change_pts']:+.2f} points, runs {q['speedup']:.2f}x as "
                   f"fast and is {q['size_ratio']:.0%} of the size (`quantized_metrics.json`).", ""]
 
+    return lines
+
+
+def _card_provenance(tc: dict[str, Any], prov: dict[str, Any], info: dict[str, Any], teacher_ref: dict[str, Any],
+                     init_ref: dict[str, Any]) -> list[str]:
+    """How the trial was found: the study, its objectives, the trial's place on the front, teacher, data."""
+    lines: list[str] = []
     # provenance
     lines += ["## How it was found", ""]
     if prov:
@@ -721,6 +744,14 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
               f"{tc.get('max_seq_length', '?')}, doc_stride {tc.get('doc_stride', '?')}, max_query_length "
               f"{tc.get('max_query_length', '?')}", ""]
 
+    return lines
+
+
+def _card_hyperparameters(tc: dict[str, Any]) -> list[str]:
+    """The trial's student and training settings as a table."""
+    from distilbo.config import FIELD_SECTION
+
+    lines: list[str] = []
     # hyperparameters
     lines += ["## Hyperparameters", "", "Student and training settings of the trial (`trial_config.json` has all; "
               "\"default\" = taken from the init model or the reference recipe):", "",
@@ -729,8 +760,13 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
               if FIELD_SECTION.get(k) in _SECTIONS_SHOWN]
     lines.append("")
 
+    return lines
+
+
+def _card_onnx(onnx: dict[str, Any] | None, is_bert: bool) -> list[str]:
+    """The ONNX file and how closely it reproduces the PyTorch logits."""
+    lines: list[str] = []
     # files
-    onnx = info.get("onnx")
     if onnx and "max_abs_diff" in onnx:
         lines += ["## ONNX", "",
                   f"`model.onnx` (opset {onnx.get('opset')}, dynamic batch and sequence axes; inputs "
@@ -739,6 +775,12 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
                   f"< {onnx['atol']:g}) on {onnx['check_windows']} windows of {onnx['check_questions']} "
                   f"questions ({onnx['check_data']}).", ""]
 
+    return lines
+
+
+def _card_usage(out: Path, tc: dict[str, Any], is_bert: bool) -> list[str]:
+    """A runnable snippet and the `distilbo answer` line."""
+    lines: list[str] = []
     # usage
     post = _post(tc)
     snippet = usage_snippet(str(out), token_types=is_bert, **_lengths(tc), n_best_size=post["n_best_size"],
@@ -751,7 +793,7 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
               f"distilbo answer --model {out} --question \"Which river flows through London?\" \\",
               "    --context \"The Thames is a river that flows through southern England, including London.\"",
               "```", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _ordinal(n: int | None) -> str:

@@ -158,3 +158,10 @@ def test_factorized_trial_records_its_seeded_start_and_saves_a_stock_albert(tmp_
     assert metrics["start_exact"] == pytest.approx(ref["exact"], abs=1e-6)
     rows = [json.loads(line) for line in (tmp_path / "trial/curves.jsonl").read_text().splitlines()]
     assert rows[0]["step"] == 0 and "HasAns_forced_f1" in rows[0]
+    # exported ready to serve: ONNX reproduces it (checked inside the export), the card names the architecture
+    from distilbo.export import export_trial_dir
+
+    out = export_trial_dir(tmp_path / "trial", tmp_path / "exported", cfg=cfg, onnx=True)
+    card = (out / "README.md").read_text()
+    assert "AlbertForQuestionAnswering" in card and "embedding tables 12 wide" in card
+    assert (out / "model.onnx").is_file()
