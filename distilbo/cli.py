@@ -213,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "teacher":
         from distilbo.teacher import finetune_teacher
 
+        logging.getLogger("distilbo.teacher").setLevel(logging.INFO)  # its per-epoch dev scores are the output
         finetune_teacher(model=args.model, train_file=args.train_file, dev_file=args.dev_file, out=args.out,
                          epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, warmup_ratio=args.warmup_ratio,
                          weight_decay=args.weight_decay, seed=args.seed, max_seq_length=args.max_seq_length,

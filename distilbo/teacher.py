@@ -9,6 +9,7 @@ It is the distillation loop with no teacher (alpha_ce = 0: plain hard-label cros
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def finetune_teacher(*, model: str, train_file: str, dev_file: str, out: str, ep
 
     def dev_eval(m: Any) -> dict:
         metrics = evaluate_model(m, dev_ex, dev_f, device=dev, version_2_with_negative=version_2_with_negative).metrics
-        print(f"epoch done: dev exact {metrics['exact']:.2f} f1 {metrics['f1']:.2f}", flush=True)
+        logging.getLogger(__name__).info("epoch done: dev exact %.2f f1 %.2f", metrics["exact"], metrics["f1"])
         return metrics
 
     result = distill(qa, train_f, cfg=cfg, device=dev, dev_eval=dev_eval, progress=progress)

@@ -9,7 +9,7 @@ from conftest import DEV_JSON, TRAIN_JSON
 from distilbo.cli import main
 
 
-def test_teacher_command_finetunes_and_saves_a_loadable_qa_model(tmp_path, capsys):
+def test_teacher_command_finetunes_and_saves_a_loadable_qa_model(tmp_path, capsys, caplog):
     init = tiny_bert(tmp_path / "enc", qa=False, seed=5)
     out = tmp_path / "teacher"
     code = main(["teacher", "--model", str(init), "--train-file", str(TRAIN_JSON), "--dev-file", str(DEV_JSON),
@@ -17,7 +17,7 @@ def test_teacher_command_finetunes_and_saves_a_loadable_qa_model(tmp_path, capsy
                  "--doc-stride", "32", "--max-train-samples", "24", "--max-eval-samples", "12", "--device", "cpu",
                  "--logging-steps", "1"])
     assert code == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err + caplog.text  # a log line (stderr), not a print from library code
     assert printed.count("epoch done: dev exact") == 2  # per-epoch dev EM/F1
     log = json.loads((out / "training_log.json").read_text())
     losses = [r["loss"] for r in log["curves"] if "loss" in r]
