@@ -132,7 +132,7 @@ def main() -> None:
     init = cfg.student_init_path
     L = cfg.data.max_seq_length
 
-    from distilbo.evaluate import train_precision
+    from distilbo.measure import train_precision
 
     peak = peak_matmul_flops()
     peak_bf16 = peak_matmul_flops(dtype=torch.bfloat16)

@@ -26,6 +26,7 @@ from distilbo.config import DataConfig, TrainConfig
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
 from distilbo.errors import UserError, custom_code_refused
+from distilbo.measure import autocast
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -108,34 +109,6 @@ def uses_token_types(model: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- inference
-def cpu_has_bf16() -> bool:
-    """True when this CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16 in /proc/cpuinfo's flags)."""
-    from distilbo.measure import cpu_info
-
-    return bool(cpu_info()["flags"] & {"amx_bf16", "avx512_bf16"})
-
-
-def autocast(device: torch.device, precision: str = "auto"):
-    """Mixed precision for `precision` (`auto`, `bf16`, `fp32`): on CUDA, `auto` is bf16 (fp16 without bf16); on
-    the CPU, `auto` is fp32, so scores and cached teacher logits are the fp32 model's. Training resolves its own
-    `auto` with `train_precision` (bf16 on CPUs with bf16 hardware)."""
-    if device.type == "cuda" and precision != "fp32":
-        dtype = torch.bfloat16 if precision == "bf16" or torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    if device.type == "cpu" and precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
-
-
-def train_precision(precision: str, device: torch.device) -> str:
-    """The training precision `auto` resolves to: bf16 on CPUs with bf16 hardware, the CUDA default on GPUs."""
-    if precision != "auto":
-        return precision
-    if device.type == "cpu":
-        return "bf16" if cpu_has_bf16() else "fp32"
-    return "auto"
-
-
 def model_logits(model: Any, features: Features, *, batch_size: int = TrainConfig.eval_batch_size, device: torch.device | None = None,
                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Start and end logits (N, L) float32 for every feature; columns beyond a row's length are 0."""

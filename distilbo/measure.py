@@ -11,7 +11,7 @@ out-of-memory classification that training and the trial runner share. (Paramete
 Latency is milliseconds per question (per feature row): the median over `repeats` timed forward passes of the
 same batch, after `warmup` untimed passes, under `torch.inference_mode()`, synchronising CUDA around each pass.
 The batch is the first `batch_size` rows of the features, cut to the longest real row, so every trial of a
-study times the same tokens. The model runs in its own dtype; wrap the call in `distilbo.evaluate.autocast(device,
+study times the same tokens. The model runs in its own dtype; wrap the call in `autocast(device,
 precision)` to time mixed precision.
 
 Latency before training: a student's latency depends on its shape, the runtime, the batch and the sequence
@@ -92,6 +92,33 @@ def cpu_info() -> dict[str, Any]:
     except OSError:
         pass
     return info
+
+
+# ---------------------------------------------------------------------------------------------- precision
+def cpu_has_bf16() -> bool:
+    """True when this CPU multiplies bf16 in hardware (AMX-BF16 or AVX512-BF16 in /proc/cpuinfo's flags)."""
+    return bool(cpu_info()["flags"] & {"amx_bf16", "avx512_bf16"})
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """Mixed precision for `precision` (`auto`, `bf16`, `fp32`): on CUDA, `auto` is bf16 (fp16 without bf16); on
+    the CPU, `auto` is fp32, so scores and cached teacher logits are the fp32 model's. Training resolves its own
+    `auto` with `train_precision` (bf16 on CPUs with bf16 hardware)."""
+    if device.type == "cuda" and precision != "fp32":
+        dtype = torch.bfloat16 if precision == "bf16" or torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    if device.type == "cpu" and precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def train_precision(precision: str, device: torch.device) -> str:
+    """The training precision `auto` resolves to: bf16 on CPUs with bf16 hardware, the CUDA default on GPUs."""
+    if precision != "auto":
+        return precision
+    if device.type == "cpu":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return "auto"
 
 
 def machine_key(device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -13,8 +13,8 @@ import torch
 from distilbo.data.types import Features
 from distilbo.errors import UserError
 from distilbo.search._child import failure_reason, is_oom
-from distilbo.evaluate import autocast
 from distilbo.measure import (
+    autocast,
     latency_ms,
     peak_memory,
     peak_memory_mb,

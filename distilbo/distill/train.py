@@ -27,7 +27,8 @@ from distilbo.config import Config
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Features
 from distilbo.distill.losses import distillation_loss
-from distilbo.evaluate import autocast, train_precision, uses_token_types
+from distilbo.evaluate import uses_token_types
+from distilbo.measure import autocast, train_precision
 
 
 CURVE_METRICS = ("exact", "f1", "HasAns_exact", "NoAns_exact", "HasAns_forced_exact", "HasAns_forced_f1")
