@@ -1,12 +1,14 @@
-"""Student models: a `StudentSpec` -> a stock DistilBERT or BERT question-answering model seeded from a checkpoint.
+"""Student models: a `StudentSpec` -> a stock DistilBERT, BERT or ALBERT QA model seeded from a checkpoint.
 
     from distilbo.models.student import StudentSpec, build_student, count_parameters
     spec = StudentSpec(n_layers=3, n_heads=12, dim=384, hidden_dim=1536, ...)   # or spec_from_config(cfg, init_cfg)
     model = build_student(spec, "path/to/pretrained", init_seed=0)            # DistilBertForQuestionAnswering
     model.save_pretrained("out/")   # loads with AutoModelForQuestionAnswering, no distilbo import needed
 
-The result is always a stock `DistilBertForQuestionAnswering` (architecture "distilbert") or
-`BertForQuestionAnswering` ("bert"): no custom classes, so a saved student is an ordinary Hugging Face folder.
+The result is always a stock `DistilBertForQuestionAnswering` (architecture "distilbert"),
+`BertForQuestionAnswering` ("bert") or, with `embedding_size` < dim, `AlbertForQuestionAnswering` (BERT layers,
+one layer group each, behind factorized tables: `factorize_student`): no custom classes, so a saved student is an
+ordinary Hugging Face folder.
 
 Heads. The search samples `n_heads` freely, but a stock config needs `dim % heads == 0`. The student therefore
 uses `effective_n_heads(dim, n_heads)`: the largest divisor of `dim` that is <= the requested `n_heads`
