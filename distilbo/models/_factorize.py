@@ -12,9 +12,9 @@ compute what the BERT embeddings compute, up to a rank-(E-1) projection:
     ALBERT:  e = W LN_E(z) + c,  z = word_E[i] + pos_E[j] + type_E[k]
 
 Write x_c = x C for the centred x (C = I - 11^T/H), and B (q x H, q = E - 1, orthonormal rows) for the top-q
-principal directions of x_c (each table's second moment averaged over its rows, the tables' summed), so x_c ~= y B with y = x_c B^T. Put y into E dims with
-M (q x E, orthonormal rows, each orthogonal to the all-ones vector): z = y M has mean 0 and |z| = |y|, so with
-LN_E's gain 1 and bias 0, LN_E(z) = z sqrt(E) / |y|. Then
+principal directions of x_c (each table's second moment averaged over its rows, the tables' summed), so
+x_c ~= y B with y = x_c B^T. Put y into E dims with M (q x E, orthonormal rows, each orthogonal to the all-ones
+vector): z = y M has mean 0 and |z| = |y|, so with LN_E's gain 1 and bias 0, LN_E(z) = z sqrt(E) / |y|. Then
 
     word_E = word C B^T M   (and the same for pos, type: the map is linear, so sums carry over)
     W      = sqrt(H / E) diag(g) B^T M        (H x E, a Linear weight)      c = b
@@ -26,7 +26,7 @@ compared over H dims in BERT and E dims here; at BERT's 1e-12 the difference is 
 
 Shape glossary:
     V  vocabulary      P  positions      T  token types      H  hidden size      E  embedding size
-    q  E - 1           N  rows of the three tables stacked (V + P + T)
+    q  E - 1
 """
 
 from __future__ import annotations

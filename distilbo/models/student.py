@@ -543,9 +543,10 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
         model = cls(config)
     model.eval()
 
-    sources = layer_sources(init_shape(init_config)["n_layers"], spec.n_layers, spec.layer_selection)
-    units = _choose_units(spec, src, init_shape(init_config), sources)
-    copied, fresh, fresh_tensors = _copy_weights(model, src, spec, init_shape(init_config), sources, units)
+    base = init_shape(init_config)
+    sources = layer_sources(base["n_layers"], spec.n_layers, spec.layer_selection)
+    units = _choose_units(spec, src, base, sources)
+    copied, fresh, fresh_tensors = _copy_weights(model, src, spec, base, sources, units)
 
     seeding = {
         "init": str(init),

@@ -58,6 +58,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from distilbo._secrets import mask_url
 from distilbo.config import Config, storage_file
 from distilbo.errors import UserError
+from distilbo.pareto import pareto_front
 
 log = logging.getLogger(__name__)
 
@@ -594,8 +595,6 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
     `status` is "ok", "failed", "skipped", "interrupted", "running", "waiting" or "pruned" (a trial two workers
     started at once beyond the budget, never run; `surplus` says why); a recorded failure has state COMPLETE
     (pessimistic values) and `failure` set; an Optuna FAIL without a reason gets INTERRUPTED."""
-    from distilbo.pareto import pareto_front
-
     trials = study.get_trials(deepcopy=False)
     out = []
     for t in trials:
