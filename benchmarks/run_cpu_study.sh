@@ -13,7 +13,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 TRIALS=${TRIALS:-40}
 OUT=${OUT:-$PWD/runs/cpu-squad2}
 RESULTS=${RESULTS:-$PWD/benchmarks/results/cpu-squad2}
-# CPU fidelity is the config's: the first 1,500 training questions, one epoch, the full dev set; two workers
+# CPU fidelity is the config's (training questions, transfer set, dev subset, one epoch); two workers
 # with one thread each (small matmuls scale poorly across threads).
 distilbo search --config configs/cpu-squad2.toml --trials "$TRIALS" --set out="$OUT" --no-report
 distilbo report --config configs/cpu-squad2.toml --set out="$OUT"
