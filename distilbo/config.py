@@ -185,7 +185,8 @@ class TrainConfig:
 @dataclass
 class SearchConfig:
     sampler: str = "gp"
-    """`gp` (Optuna GPSampler, constrained log-EHVI), `tpe`, `nsga2` or `random`."""
+    """`botorch` (constrained qLogNEHVI: failures and exact metrics modeled apart; `distilbo.search._botorch`),
+    `gp` (Optuna GPSampler, constrained log-EHVI), `tpe`, `nsga2` or `random`."""
     n_trials: int = 40
     """Trial budget of the study (finished trials, including failures)."""
     n_startup_trials: int = 5
@@ -358,7 +359,7 @@ class Config:
         need(t.logging_steps >= 1, "logging_steps", "must be >= 1")
         need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")
         need(t.latency_repeats >= 1, "latency_repeats", "must be >= 1")
-        need(s.sampler in ("gp", "tpe", "nsga2", "random"), "sampler", "use gp, tpe, nsga2 or random")
+        need(s.sampler in ("botorch", "gp", "tpe", "nsga2", "random"), "sampler", "use botorch, gp, tpe, nsga2 or random")
         need(s.n_trials >= 1, "n_trials", "must be >= 1")
         need(s.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
         need(s.workers >= 1, "workers", "must be >= 1")

@@ -366,7 +366,7 @@ def _worker_main(cfg: "Config", budget: int, deadline: float | None,
     _exit_when_orphaned(os.getppid())
     logging.basicConfig(level=logging.WARNING, format=f"distilbo worker {index}: %(levelname)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = create_or_load_study(cfg, seed=cfg.run.seed + index)
+    study = create_or_load_study(cfg, seed=cfg.run.seed + index, estimate=_optional_fn(estimate_fn))
     objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
     if index > 0:
         # SQLite cannot hand a queued trial (the baseline) to exactly one of several processes that ask at once
@@ -755,7 +755,7 @@ def _storage_failure(e: BaseException) -> BaseException | None:
 def _search(cfg: "Config", *, budget: int, workers: int, deadline: float | None,
             trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
             progress: bool) -> optuna.Study:
-    study = create_or_load_study(cfg)
+    study = create_or_load_study(cfg, estimate=_optional_fn(estimate_fn))
     ensure_baseline(study, cfg, budget=budget)
     shown = _Progress(study, cfg, budget=budget, enabled=progress, workers=workers)
     shown.update()

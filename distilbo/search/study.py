@@ -214,17 +214,35 @@ class PerProcessSeed(optuna.samplers.BaseSampler):
         self._inner.reseed_rng()
 
 
-def make_sampler(cfg: Config, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
-    """The `[search] sampler`: gp (constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed` (see
-    `PerProcessSeed` for several processes on one study)."""
+def make_sampler(cfg: Config, *, seed: int | None = None,
+                 estimate: Any = None) -> optuna.samplers.BaseSampler:
+    """The `[search] sampler`: botorch (constrained qLogNEHVI, failures and exact metrics modeled apart), gp
+    (Optuna's constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed` (see `PerProcessSeed` for several
+    processes on one study). `estimate(cfg) -> dict` is the search's pre-training estimate: with botorch, the
+    objectives and constraint metrics it returns are modeled exactly."""
     seed = cfg.run.seed if seed is None else seed
-    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s, qmc_seed=seed), seed)
+    known = _known_fn(cfg, estimate) if estimate is not None else None
+    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s, qmc_seed=seed, known=known), seed)
 
 
-def _base_sampler(cfg: Config, *, seed: int | None, qmc_seed: int | None = None) -> optuna.samplers.BaseSampler:
+def _known_fn(cfg: Config, estimate: Any) -> Any:
+    """params -> estimate of the trial config they make (the space's fixed values applied too)."""
+    from distilbo.config import parse_space
+
+    fixed = {p.name: p.value for p in parse_space(cfg.search.space, where=cfg.source) if p.kind == "fixed"}
+    return lambda params: dict(estimate(cfg.with_overrides({**fixed, **params}, origin="sampler")) or {})
+
+
+def _base_sampler(cfg: Config, *, seed: int | None, qmc_seed: int | None = None,
+                  known: Any = None) -> optuna.samplers.BaseSampler:
     s = cfg.search
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.sampler == "botorch":
+            from distilbo.search._botorch import QmcThenBoTorch
+
+            return QmcThenBoTorch(seed=seed, n_startup_trials=s.n_startup_trials, objectives=s.objectives,
+                                  constraints=s.constraints, known=known, qmc_seed=qmc_seed)
         if s.sampler == "gp":
             return QmcThenGp(seed=seed, n_startup_trials=s.n_startup_trials, qmc_seed=qmc_seed)
         if s.sampler == "tpe":
@@ -246,7 +264,7 @@ def constraint_names(cfg: Config) -> list[str]:
     return names + [FAILED]
 
 
-def create_or_load_study(cfg: Config, *, seed: int | None = None) -> optuna.Study:
+def create_or_load_study(cfg: Config, *, seed: int | None = None, estimate: Any = None) -> optuna.Study:
     """Create the study, or load it to resume. Directions and metric names come from `[search] objectives`;
     a stored study with other objectives or constraints is a UserError. Trials left RUNNING by dead workers are
     failed first (they would otherwise count as pending points for the GP and hold budget). The storage and the
@@ -259,7 +277,7 @@ def create_or_load_study(cfg: Config, *, seed: int | None = None) -> optuna.Stud
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = optuna.create_study(storage=store, study_name=name, directions=directions,
-                                    sampler=make_sampler(cfg, seed=seed), load_if_exists=True)
+                                    sampler=make_sampler(cfg, seed=seed, estimate=estimate), load_if_exists=True)
     have = [d.name.lower() for d in study.directions]
     have_metrics = study.metric_names
     have_constraints = study.user_attrs.get("constraints")

@@ -1,0 +1,291 @@
+"""`sampler = "botorch"`: Sobol start-up trials, then constrained qLogNEHVI (`_mobo.suggest`) behind Optuna's
+sampler interface. Optuna stays the study and storage layer; this file is the glue: it reads the study's trials,
+encodes their parameters, says which trials succeeded, failed, were skipped or are running, and decodes the
+suggestion.
+
+    sampler = QmcThenBoTorch(seed=0, n_startup_trials=8, objectives=cfg.search.objectives,
+                             constraints=cfg.search.constraints, known=lambda params: {"num_parameters": ...})
+
+Which trials teach what (see `_mobo` for the models):
+  * succeeded (COMPLETE, no `failure`/`skipped` user attr): objectives from `trial.values`, constraint-only
+    metrics from the `metrics` user attr;
+  * failed (`failure` set: out of memory, timeout, a raise): the failure model only. The pessimistic values the
+    study stores for it (so TPE/NSGA-II and Optuna's own tools still see a complete trial) are NOT read;
+  * skipped (an estimate broke a constraint before training): nothing; the deterministic model already knows;
+  * running: pending points.
+`known(params) -> dict` is the search's pre-training estimate (`estimate_fn`, e.g. num_parameters in closed form):
+the objectives and constraint metrics it returns are modeled exactly. Its values are cached per combination of the
+parameters it depends on, found once by changing each parameter alone at a few points (`_Known`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import warnings
+from typing import Any, Callable
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+log = logging.getLogger(__name__)
+
+SUGGESTED_BY = "suggested_by"
+MAX_DISCRETE = 64
+"""Integer columns with more values than this are relaxed to continuous and rounded."""
+
+
+# ----------------------------------------------------------------------------------------- encoding
+def _unit(d: FloatDistribution | IntDistribution, v: float) -> float:
+    lo, hi = float(d.low), float(d.high)
+    if hi == lo:
+        return 0.0
+    if d.log:
+        return (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
+    return (v - lo) / (hi - lo)
+
+
+def _from_unit(d: FloatDistribution | IntDistribution, u: float) -> float:
+    lo, hi = float(d.low), float(d.high)
+    u = min(max(u, 0.0), 1.0)
+    return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if d.log else lo + u * (hi - lo)
+
+
+def _grid(d: BaseDistribution) -> list[float] | None:
+    """The allowed values of an integer or stepped float column, or None (continuous)."""
+    if isinstance(d, IntDistribution):
+        return [float(v) for v in range(d.low, d.high + 1, d.step)]
+    if isinstance(d, FloatDistribution) and d.step is not None:
+        n = int(round((d.high - d.low) / d.step))
+        return [d.low + i * d.step for i in range(n + 1)]
+    return None
+
+
+def encode(d: BaseDistribution, v: Any) -> float:
+    if isinstance(d, CategoricalDistribution):
+        return float(d.to_internal_repr(v))
+    return _unit(d, float(v))  # type: ignore[arg-type]
+
+
+def decode(d: BaseDistribution, u: float) -> Any:
+    if isinstance(d, CategoricalDistribution):
+        return d.choices[min(max(int(round(u)), 0), len(d.choices) - 1)]
+    x = _from_unit(d, u)  # type: ignore[arg-type]
+    grid = _grid(d)
+    if grid is not None:
+        x = min(grid, key=lambda g: abs(g - x))
+    return int(round(x)) if isinstance(d, IntDistribution) else float(x)
+
+
+# ----------------------------------------------------------------------------------------- exact metrics
+class _Known:
+    """`known(params)` cached on the parameters it depends on. Which ones: each parameter is moved alone to two
+    other values at three random points; those that never change a known value are left out of the cache key."""
+
+    def __init__(self, known: Callable[[dict[str, Any]], dict[str, Any]], space: dict[str, BaseDistribution],
+                 rng: Any) -> None:
+        self._known, self._space, self._cache = known, space, {}  # type: dict
+        names = list(space)
+        self.relevant: list[str] = []
+        for _ in range(3):
+            base = {n: decode(space[n], rng.uniform(0, max(1.0, _width(space[n])))) for n in names}
+            ref = self._known(base)
+            for n in names:
+                if n in self.relevant:
+                    continue
+                for u in rng.uniform(0, max(1.0, _width(space[n])), size=2):
+                    if self._known({**base, n: decode(space[n], u)}) != ref:
+                        self.relevant.append(n)
+                        break
+
+    def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = tuple(params[n] for n in self.relevant)
+        if key not in self._cache:
+            self._cache[key] = self._known(params)
+        return self._cache[key]
+
+
+def _width(d: BaseDistribution) -> float:
+    return float(len(d.choices) - 1) if isinstance(d, CategoricalDistribution) else 1.0
+
+
+# ----------------------------------------------------------------------------------------- the sampler
+class QmcThenBoTorch(optuna.samplers.BaseSampler):
+    """Scrambled-Sobol start-up trials (one stream per study, as `QmcThenGp`), then constrained qLogNEHVI."""
+
+    def __init__(self, *, seed: int | None, n_startup_trials: int, objectives: list[dict], constraints: list[dict],
+                 known: Callable[[dict[str, Any]], dict[str, Any]] | None = None, qmc_seed: int | None = None,
+                 raw_samples: int = 256, num_restarts: int = 4) -> None:
+        import numpy as np
+
+        self._seed, self._n_startup = seed, n_startup_trials
+        self._objectives = [o["metric"] for o in objectives]
+        self._constraints = [(c["metric"], float(c.get("min", -math.inf)), float(c.get("max", math.inf)))
+                             for c in constraints]
+        self._known_fn, self._known, self._known_space = known, None, None
+        self._opt = {"raw_samples": raw_samples, "num_restarts": num_restarts}
+        self._rng = np.random.default_rng(seed)
+        qmc_seed = seed if qmc_seed is None else qmc_seed
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._qmc = optuna.samplers.QMCSampler(seed=qmc_seed, scramble=True, warn_independent_sampling=False)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self._space = optuna.search_space.IntersectionSearchSpace()
+        self.last_problem: Any = None
+        """The `_mobo.Problem` of the last suggestion (what the models were fitted on), for tests and debugging."""
+
+    def _startup(self, study: optuna.Study) -> bool:
+        return len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)) < self._n_startup
+
+    def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
+        if self._startup(study):
+            return self._qmc.infer_relative_search_space(study, trial)
+        return {n: d for n, d in self._space.calculate(study).items() if not d.single()}
+
+    def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
+        if self._startup(study) or not search_space:
+            self._mark(study, trial, "sobol")
+            return self._qmc.sample_relative(study, trial, search_space)
+        why = "no successful trial yet"
+        try:
+            out = self._suggest(study, trial, search_space)
+        except Exception as e:  # noqa: BLE001  (a model that cannot be built must not stop the study)
+            why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            log.warning("trial %d: BoTorch suggestion failed (%s); a quasi-random point instead", trial.number, why)
+            out = None
+        if out is not None:
+            self._mark(study, trial, "qlognehvi")
+            return out
+        self._mark(study, trial, f"sobol ({why})")
+        return self._qmc.sample_relative(study, trial, search_space)
+
+    @staticmethod
+    def _mark(study: optuna.Study, trial: FrozenTrial, how: str) -> None:
+        """System attr `suggested_by` of the trial: sobol, qlognehvi, or sobol (why the model was not used)."""
+        study._storage.set_trial_system_attr(trial._trial_id, SUGGESTED_BY, how)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
+        self._qmc.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):  # type: ignore[no-untyped-def]
+        self._qmc.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        import numpy as np
+
+        self._qmc.reseed_rng()
+        self._random.reseed_rng()
+        self._rng = np.random.default_rng()
+
+    # -- the suggestion ----------------------------------------------------------------------------
+    def problem(self, study: optuna.Study, space: dict[str, BaseDistribution]) -> Any:
+        """The `_mobo.Problem` for the study's trials as they are now (no acquisition run)."""
+        import torch
+
+        from distilbo.search import _mobo
+
+        names = list(space)
+        cols = {n: i for i, n in enumerate(names)}
+        trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=False)
+        trials = [t for t in trials if all(n in t.params for n in names)]
+
+        def row(t: FrozenTrial) -> list[float]:
+            return [encode(space[n], t.params[n]) for n in names]
+
+        known = self._known_for(space)
+        exact = set(known(_first_params(space))) if known is not None else set()
+        metrics = list(self._objectives) + [c for c, _, _ in self._constraints if c not in self._objectives]
+        metrics = list(dict.fromkeys(metrics))
+        deterministic = {}
+        for name in metrics:
+            if name in exact:
+                deterministic[name] = _exact_column(known, space, names, name)
+        uncertain = [n for n in metrics if n not in deterministic]
+        ok, ran, fail, pending = [], [], [], []
+        y_ok = []
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                pending.append(row(t))
+                continue
+            ua = t.user_attrs
+            if ua.get("skipped"):
+                continue
+            failed = bool(ua.get("failure"))
+            values = None
+            if not failed:
+                values = _metric_values(t, self._objectives, uncertain)
+                failed = values is None  # a "successful" trial with a missing metric teaches as a failure
+            ran.append(row(t))
+            fail.append(1.0 if failed else 0.0)
+            if not failed:
+                ok.append(row(t))
+                y_ok.append(values)
+        dt = torch.float64
+        d = len(names)
+        lo = [0.0] * d
+        hi = [float(len(space[n].choices) - 1) if isinstance(space[n], CategoricalDistribution) else 1.0
+              for n in names]
+        discrete = {}
+        for n in names:
+            g = _grid(space[n])
+            if g is not None and len(g) <= MAX_DISCRETE and len(g) > 1:
+                discrete[cols[n]] = sorted({_unit(space[n], v) for v in g})  # type: ignore[arg-type]
+        categorical = {cols[n]: len(space[n].choices) for n in names if isinstance(space[n], CategoricalDistribution)}
+        signs = [1.0 if dd == optuna.study.StudyDirection.MAXIMIZE else -1.0 for dd in study.directions]
+        return _mobo.Problem(
+            bounds=torch.tensor([lo, hi], dtype=dt), discrete=discrete, categorical=categorical, metrics=metrics,
+            signs=signs, constraints=[c for c in self._constraints if c[0] in metrics],
+            deterministic=deterministic,
+            X_ok=torch.tensor(ok, dtype=dt).reshape(-1, d), Y_ok=torch.tensor(y_ok, dtype=dt).reshape(-1, len(uncertain)),
+            X_ran=torch.tensor(ran, dtype=dt).reshape(-1, d), failed=torch.tensor(fail, dtype=dt),
+            X_pending=torch.tensor(pending, dtype=dt).reshape(-1, d) if pending else None)
+
+    def _suggest(self, study: optuna.Study, trial: FrozenTrial, space: dict[str, BaseDistribution]) -> dict | None:
+        from distilbo.search import _mobo
+
+        p = self.problem(study, space)
+        self.last_problem = p
+        digest = hashlib.sha256(f"{self._seed}:{trial.number}".encode()).digest()
+        x = _mobo.suggest(p, seed=int.from_bytes(digest[:4], "little"), **self._opt)
+        if x is None:
+            return None
+        return {n: decode(space[n], float(u)) for n, u in zip(space, x[0].tolist())}
+
+    def _known_for(self, space: dict[str, BaseDistribution]) -> _Known | None:
+        if self._known_fn is None:
+            return None
+        if self._known is None or self._known_space != space:
+            self._known, self._known_space = _Known(self._known_fn, space, self._rng), dict(space)
+            log.info("exact metrics depend on %s", ", ".join(self._known.relevant) or "no searched parameter")
+        return self._known
+
+
+def _first_params(space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    return {n: decode(d, 0.0) for n, d in space.items()}
+
+
+def _exact_column(known: _Known, space: dict[str, BaseDistribution], names: list[str], metric: str):  # type: ignore[no-untyped-def]
+    import torch
+
+    def f(X: "torch.Tensor") -> "torch.Tensor":
+        vals = [float(known({n: decode(space[n], float(u)) for n, u in zip(names, r)})[metric]) for r in X.tolist()]
+        return torch.tensor(vals, dtype=X.dtype)
+
+    return f
+
+
+def _metric_values(t: FrozenTrial, objectives: list[str], wanted: list[str]) -> list[float] | None:
+    """The trial's values of `wanted` (objectives from `t.values`, others from its `metrics` attr), or None."""
+    metrics = t.user_attrs.get("metrics") or {}
+    out = []
+    for name in wanted:
+        v = t.values[objectives.index(name)] if name in objectives and t.values else metrics.get(name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            return None
+        out.append(float(v))
+    return out

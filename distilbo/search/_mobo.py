@@ -1,0 +1,175 @@
+"""Constrained multi-objective suggestions with BoTorch's qLogNEHVI: the math, on plain tensors (no Optuna).
+
+    x = suggest(Problem(...), seed=0)        # one new point in the encoded space, or None (nothing to model yet)
+
+What is modeled, and on what (the reason this module exists, issue 13):
+  * each uncertain objective and each uncertain constraint metric: a GP (SingleTaskGP, or MixedSingleTaskGP when
+    the space has categorical columns) fitted on the trials that RAN AND SUCCEEDED only. A failed or skipped trial
+    has no objective value, and none is invented for it;
+  * failures: one GP on the failure indicator (1 failed, 0 succeeded) over every trial that ran, used as an
+    outcome constraint `p_fail - 0.5 <= 0`; it is the only thing a failure teaches;
+  * metrics known exactly before training (parameter count, a latency predicted from the shape): a deterministic
+    model, `known(X)` computed for every candidate (BoTorch's GenericDeterministicModel), never a GP. A size
+    budget is then an exact constraint, and the hypervolume gain of a candidate is uncertain in accuracy only;
+  * trials still running: pending points of the acquisition (X_pending), so two workers do not pick one point.
+The acquisition is qLogNEHVI over the objectives, with the constraints as BoTorch outcome constraints (smoothed
+feasibility), maximized over the mixed space by `optimize_acqf_mixed_alternating` (L-BFGS on continuous columns,
+local search on integer and categorical ones).
+
+Shapes (n trials that succeeded, r trials that ran, p pending, d encoded columns, m objectives):
+    X_ok      n x d      encoded inputs of the successful trials (categorical columns hold the choice index)
+    Y_ok      n x k      their uncertain metrics (objectives first, then constraint-only metrics), raw units
+    X_ran     r x d      every trial that ran (successful or failed), for the failure model
+    failed    r          1.0 failed, 0.0 succeeded
+    X_pending p x d
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """Everything one suggestion needs, in encoded units. Objectives and constraint metrics are raw values
+    (a `sign` of -1 marks a minimized objective); `known` computes the deterministic metrics of encoded rows."""
+
+    bounds: Tensor
+    """2 x d: [0, 1] for float/int columns, [0, k-1] for a categorical column of k choices."""
+    discrete: dict[int, list[float]] = field(default_factory=dict)
+    """Integer (and stepped float) columns: their allowed encoded values, ascending, first = low bound, last = high."""
+    categorical: dict[int, int] = field(default_factory=dict)
+    """Categorical columns: number of choices."""
+    metrics: list[str]
+    """Names of the modeled metrics: the objectives first (in order), then metrics only a constraint uses."""
+    signs: list[float]
+    """+1 maximize / -1 minimize per objective (len m <= len(metrics))."""
+    constraints: list[tuple[str, float, float]] = field(default_factory=list)
+    """(metric, min, max) bounds, +-inf when open: feasible when min <= value <= max."""
+    deterministic: dict[str, Callable[[Tensor], Tensor]] = field(default_factory=dict)
+    """metric -> f(rows: N x d) -> N values, exact; such a metric has no column in Y_ok and no GP."""
+    X_ok: Tensor
+    Y_ok: Tensor
+    """n x (number of metrics not in `deterministic`), in `metrics` order."""
+    X_ran: Tensor
+    failed: Tensor
+    X_pending: Tensor | None = None
+    ref_point: list[float] | None = None
+    """Hypervolume reference in maximized units (sign * value), one per objective; None: inferred (`ref_point`)."""
+
+
+def _gp(X: Tensor, y: Tensor, cat_cols: list[int]):  # type: ignore[no-untyped-def]
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import MixedSingleTaskGP, SingleTaskGP
+    from botorch.models.transforms import Standardize
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    Y = y.unsqueeze(-1)
+    if cat_cols:
+        model = MixedSingleTaskGP(X, Y, cat_dims=cat_cols, outcome_transform=Standardize(m=1))
+    else:
+        model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+    try:
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    except Exception:  # noqa: BLE001  (a failed fit keeps the prior hyper-parameters: still a usable model)
+        pass
+    return model
+
+
+def ref_point(values: Tensor, given: list[float]) -> list[float]:
+    """Reference point in maximized units: `given[j]` (a constraint's bound on objective j's bad side) when
+    finite, else the worst observed value minus 10% of the observed range (the heuristic Ax uses). values: n x m."""
+    out = []
+    for j in range(values.shape[-1]):
+        lo, hi = float(values[:, j].min()), float(values[:, j].max())
+        out.append(given[j] if math.isfinite(given[j]) else lo - 0.1 * max(hi - lo, 1e-6 * max(1.0, abs(lo))))
+    return out
+
+
+def build_model(p: Problem):  # type: ignore[no-untyped-def]
+    """ModelList with one output per metric (`p.metrics` order), then the failure indicator when any trial failed.
+    Returns (model, index of the failure output or None)."""
+    from botorch.models import GenericDeterministicModel, ModelList
+
+    cat_cols = sorted(p.categorical)
+    models, col = [], 0
+    for name in p.metrics:
+        if name in p.deterministic:
+            f = p.deterministic[name]
+            models.append(GenericDeterministicModel(lambda X, f=f: f(X.reshape(-1, X.shape[-1])).reshape(*X.shape[:-1], 1)
+                                                    .to(X)))
+        else:
+            models.append(_gp(p.X_ok, p.Y_ok[:, col], cat_cols))
+            col += 1
+    fail_index = None
+    if p.failed.numel() and bool(p.failed.max() > 0):
+        fail_index = len(models)
+        models.append(_gp(p.X_ran, p.failed.to(p.X_ran), cat_cols))
+    return ModelList(*models), fail_index
+
+
+def suggest(p: Problem, *, seed: int, raw_samples: int = 256, num_restarts: int = 4,
+            mc_samples: int = 128) -> Tensor | None:
+    """The next point (1 x d, encoded) maximizing constrained qLogNEHVI, or None when no trial succeeded yet."""
+    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
+    from botorch.optim import optimize_acqf
+    from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+    from botorch.sampling.get_sampler import get_sampler  # a ListSampler when GPs and deterministic models are mixed
+
+    if p.X_ok.shape[0] == 0:
+        return None
+    m = len(p.signs)
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BoTorch's optimization restarts and input-scaling notes: not the user's
+        torch.manual_seed(seed)
+        model, fail_index = build_model(p)
+        idx = {name: j for j, name in enumerate(p.metrics)}
+        signs = torch.tensor(p.signs, dtype=p.X_ok.dtype)
+
+        def maximized(Z: Tensor) -> Tensor:  # model outputs (raw units) -> objectives, all maximized
+            return Z[..., :m] * signs
+
+        constraints: list[Callable[[Tensor], Tensor]] = []
+        for name, lo, hi in p.constraints:
+            j = idx[name]
+            if math.isfinite(lo):
+                constraints.append(lambda Z, j=j, lo=lo: lo - Z[..., j])
+            if math.isfinite(hi):
+                constraints.append(lambda Z, j=j, hi=hi: Z[..., j] - hi)
+        if fail_index is not None:
+            constraints.append(lambda Z, k=fail_index: Z[..., k] - 0.5)
+        ref = p.ref_point
+        if ref is None:
+            with torch.no_grad():
+                observed = maximized(model.posterior(p.X_ok).mean)
+            ref = ref_point(observed, [_bad_side(p, j) for j in range(m)])
+        objective = WeightedMCMultiOutputObjective(weights=signs, outcomes=list(range(m)),
+                                                   num_outcomes=len(p.metrics) + (fail_index is not None))
+        acqf = qLogNoisyExpectedHypervolumeImprovement(
+            model=model, ref_point=ref, X_baseline=p.X_ok, objective=objective, constraints=constraints or None,
+            X_pending=p.X_pending if p.X_pending is not None and p.X_pending.numel() else None,
+            sampler=get_sampler(model.posterior(p.X_ok), sample_shape=torch.Size([mc_samples]), seed=seed),
+            prune_baseline=True, cache_root=False)
+        if p.discrete or p.categorical:
+            x, _ = optimize_acqf_mixed_alternating(
+                acqf, bounds=p.bounds, discrete_dims=p.discrete or None,
+                cat_dims={c: list(map(float, range(k))) for c, k in p.categorical.items()} or None,
+                q=1, raw_samples=raw_samples, num_restarts=num_restarts)
+        else:
+            x, _ = optimize_acqf(acqf, bounds=p.bounds, q=1, raw_samples=raw_samples, num_restarts=num_restarts)
+    return x.detach().reshape(1, -1)
+
+
+def _bad_side(p: Problem, j: int) -> float:
+    """A constraint's bound on objective j's bad side, in maximized units (-inf when none): `f1 >= 20` for a
+    maximized f1 gives 20; `num_parameters <= 5e6` for a minimized size gives -5e6."""
+    name, s = p.metrics[j], p.signs[j]
+    bounds = [lo if s > 0 else -hi for metric, lo, hi in p.constraints if metric == name]
+    return max((b for b in bounds if math.isfinite(b)), default=-math.inf)

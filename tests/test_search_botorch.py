@@ -1,0 +1,129 @@
+"""`sampler = "botorch"` (distilbo.search._botorch / _mobo): what its models are fitted on, exact metrics, pending
+points, and the encoding round trip. The synthetic trials of `_search_trials` are the independent reference: their
+metrics are recomputed here from each trial's parameters, not read back from the study."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import torch
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+import _search_trials as st
+from distilbo.search._botorch import decode, encode
+from distilbo.search.runner import run_search
+from distilbo.search.study import records
+
+SIZE_BUDGET = 5_000_000.0
+"""A size constraint some start-up trials break (synthetic num_parameters = 1M + 250k * layers * heads)."""
+
+
+def _space(study: optuna.Study) -> dict:
+    return {n: d for n, d in optuna.search_space.IntersectionSearchSpace().calculate(study).items() if not d.single()}
+
+
+def high_lr_fails(cfg, trial_dir):  # type: ignore[no-untyped-def]
+    """`smooth`, but a learning rate above 1e-3 raises (a failure region that has nothing to do with size)."""
+    if cfg.train.learning_rate > 1e-3:
+        raise MemoryError("synthetic: diverged")
+    return st.smooth(cfg, trial_dir)
+
+
+def _run(tmp_path, n_trials: int, **search):  # type: ignore[no-untyped-def]
+    cfg = st.make_config(tmp_path, sampler="botorch", n_trials=n_trials, **search)
+    return cfg, run_search(cfg, n_trials=n_trials, trial_fn=high_lr_fails, estimate_fn=st.estimate, progress=False)
+
+
+def test_failed_and_skipped_trials_give_the_models_no_invented_values(tmp_path):
+    constraints = [{"metric": "exact", "min": 50.0}, {"metric": "num_parameters", "max": SIZE_BUDGET}]
+    cfg, study = _run(tmp_path, 9, n_startup_trials=8, constraints=constraints)
+    recs = records(study)
+    failed = [r for r in recs if r["failure"] and not r.get("skipped")]
+    skipped = [r for r in recs if r.get("skipped")]
+    ok = [r for r in recs if r["status"] == "ok"]
+    assert failed and skipped and ok, [r["status"] for r in recs]  # the test needs all three kinds
+    sampler = study.sampler._inner  # PerProcessSeed -> QmcThenBoTorch
+    space = _space(study)
+    p = sampler.problem(study, space)
+    names = list(space)
+    # the objective model sees exactly the successful trials, with their true values
+    want_x = sorted([encode(space[n], r["params"][n]) for n in names] for r in ok)
+    assert torch.allclose(torch.tensor(sorted(p.X_ok.tolist()), dtype=torch.float64),
+                          torch.tensor(want_x, dtype=torch.float64))
+    by_row = {tuple(x): y for x, y in zip(p.X_ok.tolist(), p.Y_ok.tolist())}
+    for r in ok:
+        truth = st.synthetic_metrics(r["params"]["n_layers"], r["params"]["n_heads"], r["params"]["learning_rate"])
+        assert by_row[tuple(encode(space[n], r["params"][n]) for n in names)] == pytest.approx([truth["exact"]])
+    # the failed trials' stored values (pessimistic 0 for exact) are nowhere in the objective data
+    assert all(v[0] > 0 for v in p.Y_ok.tolist())
+    assert p.metrics == ["exact", "num_parameters"] and list(p.deterministic) == ["num_parameters"]
+    # the failure model: every trial that ran, 1 for the failures; skipped trials did not run and are absent
+    assert p.X_ran.shape[0] == len(ok) + len(failed) and p.failed.sum().item() == len(failed)
+    from distilbo.search._mobo import build_model
+
+    model, fail_index = build_model(p)
+    assert torch.equal(model.models[0].train_inputs[0], p.X_ok)  # the exact-match GP: fitted on X_ok only
+    assert fail_index == 2 and torch.equal(model.models[fail_index].train_inputs[0], p.X_ran)
+    # parameter count is exact for any point, not a GP: compare with the estimate at new points
+    f = p.deterministic["num_parameters"]
+    for layers, heads in [(1, 1), (6, 12), (4, 7)]:
+        at = {"n_layers": layers, "n_heads": heads, "learning_rate": 3e-4}
+        row = torch.tensor([[encode(space[n], at[n]) for n in names]], dtype=torch.float64)
+        assert f(row).item() == 1_000_000 + 250_000 * layers * heads
+    # and the trial the sampler then suggested is within the budget, as the exact size model says
+    last = recs[-1] if len(recs) == 9 else None
+    assert last is not None and st.estimate(cfg.with_overrides(
+        {k: v for k, v in last["params"].items()}))["num_parameters"] <= SIZE_BUDGET
+
+
+def test_running_trials_are_pending_points(tmp_path):
+    cfg, study = _run(tmp_path, 4, n_startup_trials=3)
+    sampler = study.sampler._inner
+    space = _space(study)
+    running = study.ask({"n_layers": IntDistribution(1, 6), "n_heads": IntDistribution(1, 12),
+                         "learning_rate": FloatDistribution(1e-5, 1e-2, log=True)})
+    assert running.number == 4 and study.trials[4].state == TrialState.RUNNING
+    p = sampler.problem(study, space)
+    want = [encode(space[n], running.params[n]) for n in space]
+    assert p.X_pending is not None and p.X_pending.tolist() == [pytest.approx(want)]
+    study.tell(running, state=TrialState.FAIL)
+
+
+def test_two_workers_get_model_based_suggestions(tmp_path):
+    """Two worker processes on one study: after the start-up, every trial is suggested by qLogNEHVI (with the
+    other worker's running trial as a pending point), none falls back to a quasi-random point."""
+    from distilbo.search._botorch import SUGGESTED_BY
+
+    cfg = st.make_config(tmp_path, sampler="botorch", n_trials=7, n_startup_trials=3, workers=2)
+    study = run_search(cfg, n_trials=7, workers=2, trial_fn="_search_trials:slow",
+                       estimate_fn="_search_trials:estimate", progress=False)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 7
+    how = {t.number: t.system_attrs.get(SUGGESTED_BY) for t in study.trials}
+    model_based = [n for n, h in how.items() if n >= 4 and h is not None]
+    assert model_based and all(how[n] == "qlognehvi" for n in model_based), how
+    params = [tuple(sorted(t.params.items())) for t in done]
+    assert len(set(params)) == len(params)  # no point suggested twice
+
+
+@pytest.mark.parametrize("dist,values", [
+    (FloatDistribution(1e-5, 1e-2, log=True), [1e-5, 3.3e-4, 1e-2]),
+    (FloatDistribution(0.0, 0.3), [0.0, 0.1, 0.3]),
+    (FloatDistribution(0.0, 1.0, step=0.25), [0.0, 0.25, 1.0]),
+    (IntDistribution(64, 384, step=32), [64, 96, 384]),
+    (IntDistribution(8, 32, log=True), [8, 11, 32]),
+    (CategoricalDistribution(["even", "stride", "bottom"]), ["even", "bottom"]),
+])
+def test_encoding_round_trips(dist, values):
+    for v in values:
+        u = encode(dist, v)
+        assert 0.0 <= u <= (len(dist.choices) - 1 if isinstance(dist, CategoricalDistribution) else 1.0)
+        back = decode(dist, u)
+        assert back == (pytest.approx(v) if isinstance(v, float) else v)
+    if isinstance(dist, IntDistribution):  # an in-between value snaps to the grid
+        assert decode(dist, encode(dist, dist.low) + 0.4 * (encode(dist, dist.low + dist.step) - 0.0)) in \
+            range(dist.low, dist.high + 1, dist.step)
+    assert not math.isnan(encode(dist, values[0]))
