@@ -208,7 +208,7 @@ def plot(data: dict[str, Any], summary: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"gp": "#1f77b4", "tpe": "#ff7f0e", "random": "#7f7f7f", "nsga2": "#2ca02c"}
+    colors = {"botorch": "#d62728", "gp": "#1f77b4", "tpe": "#ff7f0e", "random": "#7f7f7f", "nsga2": "#2ca02c"}
     fig, (ax, ins) = plt.subplots(1, 2, figsize=(10, 5), dpi=120, gridspec_kw={"width_ratios": [3.2, 1]})
     for s, runs in data["runs"].items():
         if not runs:
@@ -269,7 +269,7 @@ def estimate(n_trials: int, seeds: int, samplers: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--samplers", nargs="+", default=["gp", "tpe", "random", "nsga2"], choices=["gp", "tpe", "random", "nsga2"])
+    ap.add_argument("--samplers", nargs="+", default=["gp", "tpe", "random", "nsga2"], choices=["botorch", "gp", "tpe", "random", "nsga2"])
     ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per sampler")
     ap.add_argument("--seed-start", type=int, default=0,
                     help="run only seeds >= this (split the seeds over two processes writing the same JSON)")

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: config workers)")
     p.add_argument("--trial-memory-limit", default=None, help="CPU memory limit per trial, e.g. 4GB (emulates a device)")
     p.add_argument("--trial-timeout", type=float, default=None, help="seconds before a trial is killed and recorded as failed")
-    p.add_argument("--sampler", choices=["gp", "tpe", "nsga2", "random"], default=None, help="optimizer (default: gp)")
+    p.add_argument("--sampler", choices=["botorch", "gp", "tpe", "nsga2", "random"], default=None,
+                   help="optimizer (default: the config's [search] sampler)")
     p.add_argument("--keep", choices=["frontier", "all"], default=None,
                    help="model checkpoints kept: frontier (the Pareto front and the baseline; default) or all")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")

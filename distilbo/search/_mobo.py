@@ -115,7 +115,7 @@ def build_model(p: Problem):  # type: ignore[no-untyped-def]
 
 
 def suggest(p: Problem, *, seed: int, raw_samples: int = 256, num_restarts: int = 4,
-            mc_samples: int = 128) -> Tensor | None:
+            mc_samples: int = 64) -> Tensor | None:
     """The next point (1 x d, encoded) maximizing constrained qLogNEHVI, or None when no trial succeeded yet."""
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
@@ -161,7 +161,8 @@ def suggest(p: Problem, *, seed: int, raw_samples: int = 256, num_restarts: int 
             x, _ = optimize_acqf_mixed_alternating(
                 acqf, bounds=p.bounds, discrete_dims=p.discrete or None,
                 cat_dims={c: list(map(float, range(k))) for c, k in p.categorical.items()} or None,
-                q=1, raw_samples=raw_samples, num_restarts=num_restarts)
+                q=1, raw_samples=raw_samples, num_restarts=num_restarts,
+                options={"maxiter_init": 30, "maxiter_alternating": 16})  # BoTorch: 100 / 64; 3-4x faster here
         else:
             x, _ = optimize_acqf(acqf, bounds=p.bounds, q=1, raw_samples=raw_samples, num_restarts=num_restarts)
     return x.detach().reshape(1, -1)
