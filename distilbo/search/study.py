@@ -141,7 +141,9 @@ class QmcThenGp(optuna.samplers.BaseSampler):
     falls back to plain random; this wrapper hands whole start-up trials to QMCSampler's joint (relative) sampling.
     The Sobol stream is seeded by `qmc_seed`, the study's own seed, never the per-process one: QMCSampler keeps
     its sample index in the study (a system attr keyed by the seed), so a resumed study, or several workers on one
-    study, continue one Sobol sequence with no repeated point (a per-process seed would start a new sequence)."""
+    study, continue one Sobol sequence with no repeated point (a per-process seed would start a new sequence).
+    QMCSampler draws a study's very first trial at random (it needs one trial to know the search space); with the
+    baseline enqueued (the default), that first trial is the baseline."""
 
     def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None) -> None:
         self._n_startup = n_startup_trials
