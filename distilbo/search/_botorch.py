@@ -117,7 +117,7 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
 
     def __init__(self, *, seed: int | None, n_startup_trials: int, objectives: list[dict], constraints: list[dict],
                  known: Callable[[dict[str, Any]], dict[str, Any]] | None = None, qmc_seed: int | None = None,
-                 raw_samples: int = 256, num_restarts: int = 4) -> None:
+                 raw_samples: int = 512, num_restarts: int = 10) -> None:
         import numpy as np
 
         self._seed, self._n_startup = seed, n_startup_trials
