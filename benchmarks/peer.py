@@ -70,15 +70,11 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # o
     os.environ[_var] = "1"
 
 import argparse
-import json
 import logging
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +84,9 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _bench_io import load_json, machine, study_config, update_json  # noqa: E402
+
 RESULTS = HERE / "results"
 PROBLEMS = ("branin_currin", "c2dtlz2", "dtlz2_fail")
 METHODS = ("distilbo-botorch", "distilbo-gp", "qlognehvi", "random")
@@ -223,13 +222,7 @@ class Clock:
 def make_config(problem: Problem, sampler: str, seed: int, run_dir: Path, *, n_trials: int) -> Any:
     """The problem as a distilbo study: x0.. on FIELDS in [0, 1], objectives obj0/obj1 maximized, slack >= 0 for
     the constrained problem, 5 start-up trials, no baseline trial."""
-    from distilbo.config import Config
-
-    cfg = Config()
-    cfg.run.out = str(run_dir)
-    cfg.run.study = f"peer-{problem.name}-{sampler}-{seed}"
-    cfg.run.seed = seed
-    cfg.run.storage = f"sqlite:///{run_dir / 'study.db'}"
+    cfg = study_config(study=f"peer-{problem.name}-{sampler}-{seed}", seed=seed, run_dir=run_dir)
     s = cfg.search
     s.sampler = sampler
     s.n_trials = n_trials
@@ -385,49 +378,21 @@ def run_one(problem_name: str, method: str, seed: int, *, evals: int) -> dict[st
 
 
 # ---------------------------------------------------------------------------------------------- results
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {"runs": {}}
-
-
 def save_run(path: Path, setup: dict[str, Any], key: tuple[str, str, str] | None, run: dict[str, Any] | None) -> None:
-    """Re-read the JSON (another process may have added runs), put this run in, replace the file atomically;
-    under a lock, so two processes on other seeds never lose each other's runs."""
-    import fcntl
+    """Put one run (or, with `key=None`, a process's start: its machine and load average) into the JSON that
+    other processes on other seeds share (`update_json`: under a lock, re-read, replaced atomically)."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = Path(tempfile.gettempdir()) / f"distilbo-peer-{zlib.crc32(str(path.resolve()).encode())}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        data = load(path)
+    def change(data: dict[str, Any]) -> None:
         data["setup"] = setup
-        if key is None:  # a process starts: its machine and load average
+        if key is None:
             data.setdefault("processes", []).append({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                                                      "command": setup["command"], "machine": setup["machine"]})
         else:
             problem, method, seed = key
             data.setdefault("runs", {}).setdefault(problem, {}).setdefault(method, {})[seed] = run
             data["updated"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
 
-
-def machine() -> dict[str, Any]:
-    def run(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, check=False).stdout.strip()
-        except OSError:
-            return ""
-
-    import botorch
-    import gpytorch
-    import optuna
-
-    dirty = run(["git", "status", "--porcelain", "--", "../distilbo/search", "peer.py"])
-    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
-            "python": platform.python_version(), "torch": torch.__version__, "botorch": botorch.__version__,
-            "gpytorch": gpytorch.__version__, "optuna": optuna.__version__,
-            "commit": run(["git", "rev-parse", "--short", "HEAD"]) + ("+dirty" if dirty else "")}
+    update_json(path, change)
 
 
 def make_setup(args: argparse.Namespace) -> dict[str, Any]:
@@ -440,7 +405,8 @@ def make_setup(args: argparse.Namespace) -> dict[str, Any]:
                           "failure_region": "x0 + x1 > 1.3 (24.5% of the box)" if p.fails else None}
     return {"evals": args.evals, "n_startup": STARTUP, "fields": list(FIELDS), "problems": problems,
             "qlognehvi": {"mc_samples": MC_SAMPLES, "num_restarts": NUM_RESTARTS, "raw_samples": RAW_SAMPLES},
-            "machine": machine(), "command": " ".join(["python", "benchmarks/peer.py", *sys.argv[1:]])}
+            "machine": machine(packages=("torch", "botorch", "gpytorch", "optuna"), watch=("../distilbo/search", "peer.py")),
+            "command": " ".join(["python", "benchmarks/peer.py", *sys.argv[1:]])}
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -546,7 +512,7 @@ def plot(data: dict[str, Any], path: Path) -> None:
 
 
 def report(path: Path) -> None:
-    data = load(path)
+    data = load_json(path)
     if not any(m for m in data.get("runs", {}).values()):
         print(f"no runs in {path}")
         return
@@ -586,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("distilbo").setLevel(logging.WARNING)
     setup = make_setup(args)
-    todo = todo_list(args, load(args.out).get("runs", {}))
+    todo = todo_list(args, load_json(args.out).get("runs", {}))
     print(f"{len(todo)} runs to do ({args.evals} evaluations each) -> {args.out}", flush=True)
     if not todo:
         report(args.out)
@@ -595,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     save_run(args.out, setup, None, None)
     t0 = time.time()
     for i, (problem, method, seed) in enumerate(todo, 1):
-        if str(seed) in load(args.out).get("runs", {}).get(problem, {}).get(method, {}):
+        if str(seed) in load_json(args.out).get("runs", {}).get(problem, {}).get(method, {}):
             continue  # the other process did it meanwhile
         res = run_one(problem, method, seed, evals=args.evals)
         res["commit"] = setup["machine"]["commit"]

@@ -30,15 +30,10 @@ number of OOM trials per sampler.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +42,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import surrogate as S  # noqa: E402
+from _bench_io import load_json, machine, study_config, update_json  # noqa: E402
 
 RESULTS = HERE / "results"
 REF_EXACT = 50.0
@@ -57,13 +53,7 @@ REF_PARAMS_M = S.num_parameters(20) / 1e6
 # ---------------------------------------------------------------------------------------------- config
 def make_config(sampler: str, seed: int, run_dir: Path, *, n_trials: int, n_startup: int = 10) -> Any:
     """The reference experiment as a distilbo Config (student and train sections = the baseline trial)."""
-    from distilbo.config import Config
-
-    cfg = Config()
-    cfg.run.out = str(run_dir)
-    cfg.run.study = f"surrogate-{sampler}-{seed}"
-    cfg.run.seed = seed
-    cfg.run.storage = f"sqlite:///{run_dir / 'study.db'}"
+    cfg = study_config(study=f"surrogate-{sampler}-{seed}", seed=seed, run_dir=run_dir)
     base = S.REFERENCE_BASELINE
     for name in ("n_layers", "n_heads", "dim", "hidden_dim", "dropout", "attention_dropout", "qa_dropout",
                  "initializer_range", "selection_seed"):
@@ -140,40 +130,17 @@ def run_one(sampler: str, seed: int, *, n_trials: int, n_startup: int = 10) -> d
 
 
 # ---------------------------------------------------------------------------------------------- results
-def load(path: Path) -> dict[str, Any]:
-    if path.is_file():
-        return json.loads(path.read_text())
-    return {"runs": {}}
-
-
 def save(path: Path, data: dict[str, Any]) -> None:
-    """Write `data`, first merging in runs that another process (other seeds) saved meanwhile (under a lock)."""
-    import fcntl
+    """Write `data`, first merging in runs that another process (other seeds) saved meanwhile (`update_json`)."""
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = Path(tempfile.gettempdir()) / f"distilbo-bench-{zlib.crc32(str(path.resolve()).encode())}.lock"
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for sampler, runs in load(path).get("runs", {}).items():
+    def change(on_disk: dict[str, Any]) -> None:
+        for sampler, runs in on_disk.get("runs", {}).items():
             for seed, run in runs.items():
                 data["runs"].setdefault(sampler, {}).setdefault(seed, run)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
+        on_disk.clear()
+        on_disk.update(data)
 
-
-def machine() -> dict[str, Any]:
-    def run(cmd: list[str]) -> str:
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, check=False).stdout.strip()
-        except OSError:
-            return ""
-
-    import optuna
-
-    return {"uname": run(["uname", "-a"]), "nproc": run(["nproc"]), "python": platform.python_version(),
-            "optuna": optuna.__version__, "commit": run(["git", "rev-parse", "--short", "HEAD"])
-            + ("+dirty" if run(["git", "status", "--porcelain", "--", "../distilbo/search"]) else "")}
+    update_json(path, change)
 
 
 def summarize(data: dict[str, Any], *, target_trials: int = 30) -> dict[str, Any]:
@@ -289,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.estimate:
         estimate(args.trials, args.seeds, args.samplers)
         return 0
-    data = load(args.out)
+    data = load_json(args.out)
     data.setdefault("runs", {})
     data["setup"] = {"trials": args.trials, "reference_point": {"exact": REF_EXACT, "params_M": round(REF_PARAMS_M, 3)},
                      "hv_on": "true (noise-free) exact of the chosen configs", "noise_sd": S.NOISE_SD,
