@@ -1,7 +1,7 @@
 """distilbo's search against its strongest open peer: BoTorch's qLogNEHVI run directly, as BoTorch's own
 multi-objective tutorials run it, plus random search, on BoTorch's own test problems.
 
-    python benchmarks/peer.py                                     # 3 problems x 4 methods x seeds 0-9, 30 evaluations
+    python benchmarks/peer.py                                     # 3 problems x 6 methods x seeds 0-9, 30 evaluations
     nohup nice -n 10 python benchmarks/peer.py --seeds 5 > /tmp/peer-a.log 2>&1 &        # seeds 0-4
     nohup nice -n 10 python benchmarks/peer.py --seed-start 5 > /tmp/peer-b.log 2>&1 &   # seeds 5-9, same JSON
     python benchmarks/peer.py --report                            # table + plot from the JSON, no new runs
@@ -22,8 +22,10 @@ each problem's own `ref_point`, on the true noise-free values of the feasible, n
 
 Methods, each sequential (one evaluation at a time), the same budget (`--evals`, default 30, start-up included):
 
-    distilbo-botorch  distilbo with `[search] sampler = "botorch"` (distilbo/search/_botorch.py); skipped, with a
-                      message, while the config does not accept it.
+    distilbo-botorch  distilbo with `[search] sampler = "botorch"` (distilbo/search/_botorch.py).
+    distilbo-*-ref    the same with thresholds at the problem's reference point (`obj_j >= ref_j` as `min`
+                      constraints, `make_config`): the information qlognehvi gets; botorch's sampler takes the
+                      bounds as its hypervolume reference point (otherwise it infers one from the data, as Ax).
     distilbo-gp       distilbo with `sampler = "gp"`: Optuna's GPSampler behind a scrambled-Sobol start-up.
                       (distilbo's start-up is Optuna's QMCSampler, whose first trial comes from its RandomSampler:
                       1 random + 4 Sobol points, the first the same as random search's with that seed.)
@@ -89,8 +91,9 @@ from _bench_io import load_json, machine, study_config, update_json  # noqa: E40
 
 RESULTS = HERE / "results"
 PROBLEMS = ("branin_currin", "c2dtlz2", "dtlz2_fail")
-METHODS = ("distilbo-botorch", "distilbo-gp", "qlognehvi", "random")
-SAMPLER = {"distilbo-botorch": "botorch", "distilbo-gp": "gp", "random": "random"}
+METHODS = ("distilbo-botorch", "distilbo-botorch-ref", "distilbo-gp", "distilbo-gp-ref", "qlognehvi", "random")
+SAMPLER = {"distilbo-botorch": "botorch", "distilbo-botorch-ref": "botorch", "distilbo-gp": "gp",
+           "distilbo-gp-ref": "gp", "random": "random"}
 """distilbo's `[search] sampler` of each distilbo method."""
 STARTUP = 5
 """Sobol start-up points of every model-based method."""
@@ -219,9 +222,12 @@ class Clock:
 
 
 # ---------------------------------------------------------------------------------------------- distilbo
-def make_config(problem: Problem, sampler: str, seed: int, run_dir: Path, *, n_trials: int) -> Any:
+def make_config(problem: Problem, sampler: str, seed: int, run_dir: Path, *, n_trials: int,
+                thresholds: bool = False) -> Any:
     """The problem as a distilbo study: x0.. on FIELDS in [0, 1], objectives obj0/obj1 maximized, slack >= 0 for
-    the constrained problem, 5 start-up trials, no baseline trial."""
+    the constrained problem, 5 start-up trials, no baseline trial. `thresholds`: also `obj_j >= ref_j` at the
+    problem's reference point (what a user writes as a threshold, e.g. exact >= 50: the botorch sampler takes
+    such bounds as its hypervolume reference, so it gets the reference point qlognehvi is given)."""
     cfg = study_config(study=f"peer-{problem.name}-{sampler}-{seed}", seed=seed, run_dir=run_dir)
     s = cfg.search
     s.sampler = sampler
@@ -232,6 +238,8 @@ def make_config(problem: Problem, sampler: str, seed: int, run_dir: Path, *, n_t
     s.metrics = objectives + (["slack"] if problem.constrained else [])
     s.objectives = [{"metric": m, "direction": "maximize"} for m in objectives]
     s.constraints = [{"metric": "slack", "min": 0.0}] if problem.constrained else []
+    if thresholds:
+        s.constraints += [{"metric": m, "min": float(r)} for m, r in zip(objectives, problem.fn.ref_point.tolist())]
     s.space = {name: {"type": "float", "low": 0.0, "high": 1.0} for name in FIELDS[: problem.dim]}
     cfg.validate()
     return cfg
@@ -244,7 +252,7 @@ def run_distilbo(problem: Problem, method: str, seed: int, *, evals: int) -> dic
 
     names = FIELDS[: problem.dim]
     with tempfile.TemporaryDirectory(prefix=f"distilbo-peer-{problem.name}-{method}-{seed}-") as tmp:
-        cfg = make_config(problem, SAMPLER[method], seed, Path(tmp), n_trials=evals)
+        cfg = make_config(problem, SAMPLER[method], seed, Path(tmp), n_trials=evals, thresholds=method.endswith("-ref"))
         clock = Clock()
 
         def trial_fn(tcfg: Any, trial_dir: Path) -> dict[str, float]:  # x read back from the trial's config
@@ -259,18 +267,6 @@ def run_distilbo(problem: Problem, method: str, seed: int, *, evals: int) -> dic
         reasons = sorted({str(t.user_attrs.get("failure"))[:80] for t in trials if t.user_attrs.get("failure")})
         del study  # close the SQLite engine before the folder goes
     return {**score(problem, xs, failed), **timed, "failure_reasons": reasons}
-
-
-def distilbo_accepts(sampler: str) -> str | None:
-    """None when distilbo's config accepts `[search] sampler = sampler`, else the reason it does not."""
-    from distilbo.errors import UserError
-
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            make_config(make_problem("branin_currin"), sampler, 0, Path(tmp), n_trials=1)
-    except UserError as e:
-        return str(e)
-    return None
 
 
 # ---------------------------------------------------------------------------------------------- BoTorch
@@ -450,7 +446,7 @@ def checkpoints(evals: int) -> list[int]:
 def print_table(rows: list[dict[str, Any]], setup: dict[str, Any]) -> None:
     cols = sorted(set().union(*(r["hv_at"] for r in rows)))
     hv_heads = " ".join(f"{'HV@' + str(k) + ' (sd)':>17s}" for k in cols)
-    head = (f"{'problem':14s} {'method':17s} {'seeds':>5s} {hv_heads}"
+    head = (f"{'problem':14s} {'method':20s} {'seeds':>5s} {hv_heads}"
             + f" {'% qLogNEHVI':>11s} {'failed>5':>8s} {'infeas>5':>8s} {'s/suggest':>9s} {'cpu s':>7s}")
     print(head)
     print("-" * len(head))
@@ -464,7 +460,7 @@ def print_table(rows: list[dict[str, Any]], setup: dict[str, Any]) -> None:
             mean_sd = r["hv_at"].get(k)
             cells.append(f"{mean_sd[0]:9.4g} ({mean_sd[1]:5.2g})" if mean_sd else f"{'-':>17s}")
         pct = f"{r['pct_of_qlognehvi']:10.1f}%" if r["pct_of_qlognehvi"] is not None else f"{'-':>11s}"
-        print(f"{r['problem']:14s} {r['method']:17s} {r['seeds']:5d} " + " ".join(cells)
+        print(f"{r['problem']:14s} {r['method']:20s} {r['seeds']:5d} " + " ".join(cells)
               + f" {pct} {r['failed_after_startup']:8.2f} {r['infeasible_after_startup']:8.2f}"
               f" {r['s_per_suggestion']:9.3f} {r['cpu_s_per_suggestion']:7.3f}")
     evals = {r["evals"] for r in rows}
@@ -483,7 +479,8 @@ def plot(data: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"distilbo-botorch": "#d62728", "distilbo-gp": "#1f77b4", "qlognehvi": "#2ca02c", "random": "#7f7f7f"}
+    colors = {"distilbo-botorch": "#d62728", "distilbo-botorch-ref": "#ff9896", "distilbo-gp": "#1f77b4",
+              "distilbo-gp-ref": "#aec7e8", "qlognehvi": "#2ca02c", "random": "#7f7f7f"}
     problems = [p for p in PROBLEMS if data["runs"].get(p)]
     fig, axes = plt.subplots(1, len(problems), figsize=(5 * len(problems), 4.2), dpi=120, squeeze=False)
     for ax, problem in zip(axes[0], problems):
@@ -525,11 +522,6 @@ def report(path: Path) -> None:
 def todo_list(args: argparse.Namespace, done: dict[str, Any]) -> list[tuple[str, str, int]]:
     """(problem, method, seed) not in the JSON yet, seed by seed (early results cover every method)."""
     methods = list(args.methods)
-    if "distilbo-botorch" in methods:
-        why = distilbo_accepts("botorch")
-        if why:
-            print(f"distilbo-botorch skipped: distilbo does not accept sampler = \"botorch\" yet ({why})", flush=True)
-            methods.remove("distilbo-botorch")
     return [(p, m, seed) for seed in range(args.seed_start, args.seeds) for p in args.problems for m in methods
             if str(seed) not in done.get(p, {}).get(m, {})]
 
