@@ -203,6 +203,12 @@ class SearchConfig:
     """Enqueue the baseline (the DistilBERT recipe) as the first trial."""
     keep: str = "frontier"
     """Model checkpoints kept: `frontier` (frontier + baseline) or `all`."""
+    runtime: str = "pytorch"
+    """Where each trial's student is scored and timed, as it will be served (`distilbo.serve`): `pytorch` (fp32),
+    `pytorch-bf16` (bf16 autocast), `onnx` (ONNX Runtime fp32) or `onnx-int8` (ONNX Runtime, dynamic int8 with
+    per-channel weights). Accuracy and latency metrics are that runtime's; a non-pytorch trial also records the
+    fp32 PyTorch scores as `fp32_*` and their difference as `quantization_loss_*`. The ONNX ones need
+    `pip install 'distilbo[export]'`."""
     objectives: list = field(default_factory=lambda: [
         {"metric": "exact", "direction": "maximize"},
         {"metric": "num_parameters", "direction": "minimize"},
@@ -360,6 +366,8 @@ class Config:
         need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")
         need(t.latency_repeats >= 1, "latency_repeats", "must be >= 1")
         need(s.sampler in ("botorch", "gp", "tpe", "nsga2", "random"), "sampler", "use botorch, gp, tpe, nsga2 or random")
+        need(s.runtime in ("pytorch", "pytorch-bf16", "onnx", "onnx-int8"), "runtime",
+             "use pytorch, pytorch-bf16, onnx or onnx-int8")
         need(s.n_trials >= 1, "n_trials", "must be >= 1")
         need(s.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
         need(s.workers >= 1, "workers", "must be >= 1")

@@ -110,8 +110,9 @@ def uses_token_types(model: Any) -> bool:
 
 # ----------------------------------------------------------------------------------------------- inference
 def model_logits(model: Any, features: Features, *, batch_size: int = TrainConfig.eval_batch_size, device: torch.device | None = None,
-                 progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits (N, L) float32 for every feature; columns beyond a row's length are 0."""
+                 progress: bool = False, precision: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits (N, L) float32 for every feature; columns beyond a row's length are 0. `precision`
+    as `measure.autocast` (`auto`: fp32 on the CPU, mixed on CUDA; `bf16`: bf16 autocast)."""
     device = device or next(model.parameters()).device
     n, width = features.input_ids.shape
     start = np.zeros((n, width), dtype=np.float32)
@@ -124,7 +125,7 @@ def model_logits(model: Any, features: Features, *, batch_size: int = TrainConfi
 
         it = tqdm(order, desc="inference", unit="batch", leave=False)
     model.eval()
-    with torch.inference_mode(), autocast(device):
+    with torch.inference_mode(), autocast(device, precision):
         for idx in it:
             batch = to_batch(features, idx, device=device, token_types=token_types)
             out = model(**model_inputs(batch))

@@ -129,11 +129,14 @@ def machine_key(device: torch.device | str = "cpu") -> dict[str, Any]:
 
 
 def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: int, repeats: int = 20,
-                     warmup: int = 3, device: torch.device | str = "cpu", cache_dir: Any = None) -> dict[str, float]:
-    """Latency of a model shape before training: `build()` -> a random-weight model of that shape, timed like
+                     warmup: int = 3, device: torch.device | str = "cpu", cache_dir: Any = None,
+                     runtime: str = "pytorch") -> dict[str, float]:
+    """Latency of a model shape before training: `build()` -> a random-weight model of that shape, served in
+    `runtime` (`distilbo.serve`; ONNX ones export and quantize it in a scratch folder first) and timed like
     `latency_ms` on a batch of random tokens with the real batch's row `lengths` (B = len(lengths), S = the
     longest; the padding pattern matters: an all-ones mask takes a faster attention path). Cached per (key,
-    lengths, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) / median}."""
+    lengths, runtime, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) /
+    median}."""
     from distilbo._cache import cached_arrays, content_key
 
     batch_size, lengths = len(lengths), [int(n) for n in lengths]
@@ -145,10 +148,21 @@ def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: in
         inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
         with torch.random.fork_rng(devices=[]):
             model = build().to(device)
-        r = latency_ms(model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup, device=device)
+        if runtime == "pytorch":
+            r = latency_ms(model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup, device=device)
+        else:
+            import tempfile
+
+            from distilbo.serve import serve
+
+            with tempfile.TemporaryDirectory(prefix="distilbo-shape-") as tmp:
+                served = serve(model, runtime, folder=tmp, example=inputs, device=device, check=False)
+                r = served.latency(inputs, batch_size=batch_size, repeats=repeats, warmup=warmup)
         return {"ms": np.array([r["batch_ms_median"], r["batch_ms_min"], r["batch_ms_max"]], dtype=np.float64)}
 
-    k = content_key(1, key, lengths, vocab_size, repeats, warmup, machine_key(device))
+    # the pytorch runtime keeps the key it had before runtimes existed (cached latencies stay valid)
+    k = content_key(1, key, lengths, vocab_size, repeats, warmup, machine_key(device),
+                    *([] if runtime == "pytorch" else [runtime]))
     med, lo, hi = (float(v) for v in cached_arrays("latency", k, measure, cache_dir=cache_dir, mmap=False,
                                                    expect={"ms": (3,)})["ms"])
     return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": lo, "batch_ms_max": hi,
@@ -236,7 +250,7 @@ def _batch(inputs: Any, batch_size: int) -> dict[str, torch.Tensor]:
         types = torch.as_tensor(np.asarray(inputs["token_type_ids"])) if "token_type_ids" in inputs else torch.zeros_like(ids)
     else:  # distilbo.data.types.Features
         ids = torch.as_tensor(np.array(inputs.input_ids))
-        lengths = torch.as_tensor(np.asarray(inputs.lengths)).long()
+        lengths = torch.as_tensor(np.array(inputs.lengths)).long()
         mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
         types = torch.as_tensor(np.array(inputs.token_type_ids))
     if ids.dim() != 2 or ids.shape[0] == 0:
@@ -248,8 +262,9 @@ def _batch(inputs: Any, batch_size: int) -> dict[str, torch.Tensor]:
 
 
 def latency_ms(model: torch.nn.Module, features_or_inputs: Any, *, batch_size: int = 1, repeats: int = 20,
-               warmup: int = 3, device: torch.device | str | None = None) -> dict[str, Any]:
-    """Milliseconds per question: median of `repeats` timed batches of `batch_size` after `warmup` passes.
+               warmup: int = 3, device: torch.device | str | None = None, precision: str = "fp32") -> dict[str, Any]:
+    """Milliseconds per question: median of `repeats` timed batches of `batch_size` after `warmup` passes, in
+    `precision` (`autocast`: `fp32`, or `bf16` autocast as `[search] runtime = "pytorch-bf16"` serves).
 
     `features_or_inputs` is a `Features` or a mapping with `input_ids` (and optionally `attention_mask`,
     `token_type_ids`), shaped (N, L). Returns {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max,
@@ -266,7 +281,7 @@ def latency_ms(model: torch.nn.Module, features_or_inputs: Any, *, batch_size: i
     model.eval()
     times: list[float] = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(dev, precision):
             for i in range(warmup + repeats):
                 if cuda:
                     torch.cuda.synchronize(dev)

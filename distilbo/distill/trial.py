@@ -3,11 +3,14 @@
     metrics = run_trial(cfg, Path("runs/x"))   # what `distilbo distill` and every search trial run
 
 writes into the trial folder:
-    metrics.json        exact, f1, HasAns/NoAns, best_*, HasAns_forced_*, num_parameters, latency_ms, ...
+    metrics.json        exact, f1, HasAns/NoAns, best_*, HasAns_forced_*, num_parameters, latency_ms, ... as
+                        served in `[search] runtime` (`distilbo.serve`); for a runtime other than pytorch also
+                        fp32_* (the PyTorch fp32 scores) and quantization_loss_* (fp32 - served)
     curves.jsonl        training loss every logging_steps; dev scores every eval_steps and each epoch
     predictions.json    dev answers (official format), na_probs.json
     trial_config.json   every flat setting the trial ran with
-    model/              the student as a stock Hugging Face folder (safetensors + tokenizer)
+    model/              the student as a stock Hugging Face folder (safetensors + tokenizer), plus
+                        model.onnx (runtime onnx, onnx-int8) and model-int8.onnx (onnx-int8): what was scored
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def predicted_latency(cfg: Config, spec: Any, init_config: Any) -> dict[str, flo
     return shape_latency_ms(lambda: random_student(spec, init_config), key={**shape, "heads": spec.heads},
                             lengths=latency_lengths(cfg),
                             vocab_size=init_config.vocab_size, repeats=cfg.train.latency_repeats,
-                            device=select_device(cfg.run.device), cache_dir=cache_dir(cfg))
+                            device=select_device(cfg.run.device), cache_dir=cache_dir(cfg),
+                            runtime=cfg.search.runtime)
 
 
 def check_inputs(cfg: Config) -> None:
@@ -106,6 +110,9 @@ def check_inputs(cfg: Config) -> None:
     from distilbo.data.squad import load_examples
     from distilbo.models.student import load_init
 
+    from distilbo.serve import require_runtime
+
+    require_runtime(cfg.search.runtime, where=f"{cfg.source}: [search] runtime")
     d, m, trust = cfg.data, cfg.models, cfg.run.trust_remote_code
     for name, value, n in (("train_file", d.train_file, d.max_train_samples),
                            ("dev_file", d.dev_file, d.max_eval_samples)):
@@ -181,6 +188,9 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     from distilbo.measure import latency_ms, peak_memory, select_device, set_threads
     from distilbo.models.student import build_student, model_num_parameters
 
+    from distilbo.serve import require_runtime
+
+    require_runtime(cfg.search.runtime, where=f"{cfg.source}: [search] runtime")  # before any training
     t_start = time.perf_counter()
     trial_dir = Path(trial_dir)
     set_threads(cfg.run.num_threads)
@@ -261,8 +271,13 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     live.phase("measuring latency")
     lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
                      device=device)
+    model_dir = trial_dir / "model"
+    served_metrics: dict[str, Any] = {}
+    if cfg.search.runtime != "pytorch":  # scored and timed again as it will be served; fp32 kept as fp32_*
+        final, lat, served_metrics = _score_served(cfg, student, final, lat, dev_ex, dev_f, post, model_dir, device)
     counts = model_num_parameters(student)
-    metrics = {**final.metrics, **start, **counts, **lat, "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
+    metrics = {**final.metrics, **start, **counts, **lat, **served_metrics, "runtime": cfg.search.runtime,
+               "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
                "num_train_features": n_train, "num_transfer_features": n_transfer, "n_heads_effective": spec.heads,
                "dim": spec.dim, "embedding_size": spec.embedding_size or spec.dim,
@@ -270,7 +285,6 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
     live.phase("saving")
-    model_dir = trial_dir / "model"
     student.save_pretrained(model_dir, safe_serialization=True)
     student_tok.save_pretrained(model_dir)
     write_json_atomic(trial_dir / "predictions.json", final.answers)
@@ -279,6 +293,35 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     metrics = {k: (float(v) if isinstance(v, (np.floating, np.integer)) else v) for k, v in metrics.items()}
     write_json_atomic(trial_dir / "metrics.json", metrics)
     return metrics
+
+
+SERVED_KEYS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "best_exact", "best_f1",
+               "HasAns_forced_exact", "HasAns_forced_f1")
+"""Accuracy metrics a non-pytorch runtime re-scores; their fp32 values stay as fp32_<key>."""
+
+
+def _score_served(cfg: Config, student: Any, fp32: Any, fp32_lat: dict, dev_ex: Any, dev_f: Any, post: dict,
+                  model_dir: Path, device: Any) -> tuple[Any, dict, dict]:
+    """The trained student in `[search] runtime` (`distilbo.serve`, ONNX files written into model_dir):
+    (its dev Evaluation, its latency, {fp32_<key>, quantization_loss_<key> = fp32 - served, ...})."""
+    from distilbo import progress as live
+    from distilbo.evaluate import evaluate_logits
+    from distilbo.serve import serve
+
+    runtime = cfg.search.runtime
+    live.phase(f"serving in {runtime}")
+    t0 = time.perf_counter()
+    served = serve(student, runtime, folder=model_dir, example=dev_f, device=device)
+    start, end = served.logits(dev_f, batch_size=cfg.train.eval_batch_size)
+    ev = evaluate_logits(dev_ex, dev_f, start, end, **post)
+    lat = served.latency(dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats)
+    keys = [k for k in SERVED_KEYS if k in ev.metrics and k in fp32.metrics]
+    extra = {**{f"fp32_{k}": fp32.metrics[k] for k in keys},
+             **{f"quantization_loss_{k}": fp32.metrics[k] - ev.metrics[k] for k in keys},
+             "fp32_latency_ms": fp32_lat["latency_ms"], "runtime_seconds": time.perf_counter() - t0}
+    ev.metrics.update({k: v for k, v in fp32.metrics.items() if k not in ev.metrics})  # eval_seconds etc.
+    log.info("%s: %s", runtime, ", ".join(f"{k} {fp32.metrics[k]:.2f} -> {ev.metrics[k]:.2f}" for k in keys[:2]))
+    return ev, lat, extra
 
 
 def distill_command(*, config: str, out: str, overrides: dict[str, str] | None = None, progress: bool = True) -> dict:
