@@ -182,6 +182,10 @@ class TrainConfig:
     """Timed batches (after warm-up); latency_ms is their median per question."""
 
 
+RUNTIMES = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8")
+"""`[search] runtime` values (`distilbo.serve`)."""
+
+
 @dataclass
 class SearchConfig:
     sampler: str = "gp"
@@ -366,8 +370,7 @@ class Config:
         need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")
         need(t.latency_repeats >= 1, "latency_repeats", "must be >= 1")
         need(s.sampler in ("botorch", "gp", "tpe", "nsga2", "random"), "sampler", "use botorch, gp, tpe, nsga2 or random")
-        need(s.runtime in ("pytorch", "pytorch-bf16", "onnx", "onnx-int8"), "runtime",
-             "use pytorch, pytorch-bf16, onnx or onnx-int8")
+        need(s.runtime in RUNTIMES, "runtime", f"use {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}")
         need(s.n_trials >= 1, "n_trials", "must be >= 1")
         need(s.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
         need(s.workers >= 1, "workers", "must be >= 1")

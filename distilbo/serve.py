@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from distilbo.config import RUNTIMES
 from distilbo.data.types import Features
 
-RUNTIMES = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 """The file each ONNX runtime serves, inside the model folder."""
 
