@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import statistics
 import time
 import warnings
 from pathlib import Path
@@ -521,12 +522,26 @@ def quantize_onnx_int8(src: Path, dst: Path, *, per_channel: bool = True) -> Non
         pre.unlink(missing_ok=True)
 
 
-def onnx_latency_ms(session: Any, features: Features, *, batch_size: int = 1, repeats: int = 20,
-                    warmup: int = 3) -> float:
-    """Milliseconds per question (`distilbo.serve.onnx_latency`): the batch `distilbo.measure.latency_ms` times."""
-    from distilbo.serve import onnx_latency
+def onnx_latency(session: Any, inputs: Any, *, batch_size: int = 1, repeats: int = 20,
+                 warmup: int = 3) -> dict[str, Any]:
+    """`measure.latency_ms` for an ONNX Runtime session (what `serve`'s ONNX runtimes time): the same batch (first `batch_size` rows, cut to the
+    longest real row), the same median of `repeats` after `warmup`, the same keys."""
+    from distilbo.measure import _batch
 
-    return onnx_latency(session, features, batch_size=batch_size, repeats=repeats, warmup=warmup)["latency_ms"]
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("latency: batch_size and repeats must be >= 1, warmup >= 0")
+    wanted = {i.name for i in session.get_inputs()}
+    feed = {k: v.numpy() for k, v in _batch(inputs, batch_size).items() if k in wanted}
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        session.run(list(ONNX_OUTPUTS), feed)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000.0)
+    med = statistics.median(times)
+    return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": min(times),
+            "batch_ms_max": max(times), "batch_size": batch_size, "seq_length": int(feed["input_ids"].shape[1]),
+            "repeats": repeats, "warmup": warmup, "device": "cpu", "threads": session.get_session_options().intra_op_num_threads}
 
 
 def quantized_metrics(folder: Path, dev: tuple[list[Example], Features], *, cfg: "Config") -> dict[str, Any]:
@@ -549,8 +564,8 @@ def quantized_metrics(folder: Path, dev: tuple[list[Example], Features], *, cfg:
                  time.perf_counter() - t0)
         out[variant] = {"file": name, "file_mb": (folder / name).stat().st_size / 2**20,
                         **{k: float(ev.metrics[k]) for k in keys if k in ev.metrics},
-                        "latency_ms": onnx_latency_ms(session, feats, batch_size=cfg.train.latency_batch_size,
-                                                      repeats=cfg.train.latency_repeats)}
+                        "latency_ms": onnx_latency(session, feats, batch_size=cfg.train.latency_batch_size,
+                                                   repeats=cfg.train.latency_repeats)["latency_ms"]}
     out["exact_change_pts"] = out["int8"]["exact"] - out["fp32"]["exact"]
     out["speedup"] = out["fp32"]["latency_ms"] / out["int8"]["latency_ms"]
     out["size_ratio"] = out["int8"]["file_mb"] / out["fp32"]["file_mb"]

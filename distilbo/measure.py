@@ -14,12 +14,7 @@ The batch is the first `batch_size` rows of the features, cut to the longest rea
 study times the same tokens. The model runs in its own dtype; wrap the call in `autocast(device,
 precision)` to time mixed precision.
 
-Latency before training: a student's latency depends on its shape, the runtime, the batch and the sequence
-length, not on its weights, so `shape_latency_ms` times a random-weight model of the trial's shape on random
-tokens of the same (B, S) and caches the result per shape, runtime and machine (`<cache_dir>/latency-<key>`):
-
-    stats = shape_latency_ms(lambda: random_student(spec, init_config), key=shape, lengths=[171],
-                             vocab_size=30522, cache_dir=dir)
+Latency before training (a random-weight model of the trial's shape, per runtime) is `distilbo.serve.shape_latency_ms`.
 
 Peak memory: on CUDA, `torch.cuda.max_memory_allocated` (tensors only); on CPU, the process's resident set
 size (RSS) high-water mark, which includes the Python interpreter and libraries.
@@ -126,47 +121,6 @@ def machine_key(device: torch.device | str = "cpu") -> dict[str, Any]:
     dev = torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_info()["name"]
     return {"device": dev.type, "name": name, "threads": torch.get_num_threads(), "torch": torch.__version__}
-
-
-def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: int, repeats: int = 20,
-                     warmup: int = 3, device: torch.device | str = "cpu", cache_dir: Any = None,
-                     runtime: str = "pytorch") -> dict[str, float]:
-    """Latency of a model shape before training: `build()` -> a random-weight model of that shape, served in
-    `runtime` (`distilbo.serve`; ONNX ones export and quantize it in a scratch folder first) and timed like
-    `latency_ms` on a batch of random tokens with the real batch's row `lengths` (B = len(lengths), S = the
-    longest; the padding pattern matters: an all-ones mask takes a faster attention path). Cached per (key,
-    lengths, runtime, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) /
-    median}."""
-    from distilbo._cache import cached_arrays, content_key
-
-    batch_size, lengths = len(lengths), [int(n) for n in lengths]
-
-    def measure() -> dict[str, np.ndarray]:
-        g = torch.Generator().manual_seed(0)
-        ids = torch.randint(min(1000, vocab_size - 1), vocab_size, (batch_size, max(lengths)), generator=g)
-        mask = (torch.arange(ids.shape[1])[None, :] < torch.tensor(lengths)[:, None]).long()
-        inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
-        with torch.random.fork_rng(devices=[]):
-            model = build().to(device)
-        if runtime == "pytorch":
-            r = latency_ms(model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup, device=device)
-        else:
-            import tempfile
-
-            from distilbo.serve import serve
-
-            with tempfile.TemporaryDirectory(prefix="distilbo-shape-") as tmp:
-                served = serve(model, runtime, folder=tmp, example=inputs, device=device, check=False)
-                r = served.latency(inputs, batch_size=batch_size, repeats=repeats, warmup=warmup)
-        return {"ms": np.array([r["batch_ms_median"], r["batch_ms_min"], r["batch_ms_max"]], dtype=np.float64)}
-
-    # the pytorch runtime keeps the key it had before runtimes existed (cached latencies stay valid)
-    k = content_key(1, key, lengths, vocab_size, repeats, warmup, machine_key(device),
-                    *([] if runtime == "pytorch" else [runtime]))
-    med, lo, hi = (float(v) for v in cached_arrays("latency", k, measure, cache_dir=cache_dir, mmap=False,
-                                                   expect={"ms": (3,)})["ms"])
-    return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": lo, "batch_ms_max": hi,
-            "spread": (hi - lo) / med if med > 0 else 0.0}
 
 
 # ---------------------------------------------------------------------------------------------- memory

@@ -15,13 +15,19 @@ Runtimes:
 The ONNX runtimes need the `export` extra (`pip install 'distilbo[export]'`); `require_runtime` says so in one line.
 Their files are written into `folder` (a trial's model/ folder), where `distilbo export` finds and copies them.
 
+Latency before training: a student's latency depends on its shape, the runtime, the batch and the sequence
+length, not on its weights, so `shape_latency_ms` times a random-weight model of the trial's shape on random
+tokens of the same (B, S) and caches the result per shape, runtime and machine (`<cache_dir>/latency-<key>`):
+
+    stats = shape_latency_ms(lambda: random_student(spec, init_config), key=shape, lengths=[171],
+                             vocab_size=30522, cache_dir=dir, runtime="onnx-int8")
+
 Shape glossary:  N windows;  L max_seq_length;  B batch rows;  S longest row of a batch
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +95,8 @@ class _Onnx(Served):
         return onnx_logits(self.session, features, batch_size=batch_size)
 
     def latency(self, inputs: Any, *, batch_size: int = 1, repeats: int = 20, warmup: int = 3) -> dict[str, Any]:
+        from distilbo.export import onnx_latency
+
         return {**onnx_latency(self.session, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup),
                 "runtime": self.runtime}
 
@@ -119,27 +127,42 @@ def serve(model: torch.nn.Module, runtime: str, *, folder: Path | str, example: 
     return _Onnx(folder / ONNX_FILES[runtime], runtime=runtime, files=files)
 
 
-def onnx_latency(session: Any, inputs: Any, *, batch_size: int = 1, repeats: int = 20,
-                 warmup: int = 3) -> dict[str, Any]:
-    """`measure.latency_ms` for an ONNX Runtime session: the same batch (first `batch_size` rows, cut to the
-    longest real row), the same median of `repeats` after `warmup`, the same keys."""
-    from distilbo.export import ONNX_OUTPUTS
-    from distilbo.measure import _batch
+def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: int, repeats: int = 20,
+                     warmup: int = 3, device: torch.device | str = "cpu", cache_dir: Any = None,
+                     runtime: str = "pytorch") -> dict[str, float]:
+    """Latency of a model shape before training: `build()` -> a random-weight model of that shape, served in
+    `runtime` (`serve`; ONNX ones export and quantize it in a scratch folder first) and timed like
+    `latency_ms` on a batch of random tokens with the real batch's row `lengths` (B = len(lengths), S = the
+    longest; the padding pattern matters: an all-ones mask takes a faster attention path). Cached per (key,
+    lengths, runtime, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) /
+    median}."""
+    from distilbo._cache import cached_arrays, content_key
+    from distilbo.measure import latency_ms, machine_key
 
-    if batch_size < 1 or repeats < 1 or warmup < 0:
-        raise ValueError("latency: batch_size and repeats must be >= 1, warmup >= 0")
-    wanted = {i.name for i in session.get_inputs()}
-    feed = {k: v.numpy() for k, v in _batch(inputs, batch_size).items() if k in wanted}
-    times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
-        session.run(list(ONNX_OUTPUTS), feed)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1000.0)
-    med = statistics.median(times)
-    return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": min(times),
-            "batch_ms_max": max(times), "batch_size": batch_size, "seq_length": int(feed["input_ids"].shape[1]),
-            "repeats": repeats, "warmup": warmup, "device": "cpu", "threads": session.get_session_options().intra_op_num_threads}
+    batch_size, lengths = len(lengths), [int(n) for n in lengths]
+
+    def measure() -> dict[str, np.ndarray]:
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(min(1000, vocab_size - 1), vocab_size, (batch_size, max(lengths)), generator=g)
+        mask = (torch.arange(ids.shape[1])[None, :] < torch.tensor(lengths)[:, None]).long()
+        inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        with torch.random.fork_rng(devices=[]):
+            model = build().to(device)
+        if runtime == "pytorch":
+            r = latency_ms(model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup, device=device)
+        else:
+            with tempfile.TemporaryDirectory(prefix="distilbo-shape-") as tmp:
+                served = serve(model, runtime, folder=tmp, example=inputs, device=device, check=False)
+                r = served.latency(inputs, batch_size=batch_size, repeats=repeats, warmup=warmup)
+        return {"ms": np.array([r["batch_ms_median"], r["batch_ms_min"], r["batch_ms_max"]], dtype=np.float64)}
+
+    # the pytorch runtime keeps the key it had before runtimes existed (cached latencies stay valid)
+    k = content_key(1, key, lengths, vocab_size, repeats, warmup, machine_key(device),
+                    *([] if runtime == "pytorch" else [runtime]))
+    med, lo, hi = (float(v) for v in cached_arrays("latency", k, measure, cache_dir=cache_dir, mmap=False,
+                                                   expect={"ms": (3,)})["ms"])
+    return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": lo, "batch_ms_max": hi,
+            "spread": (hi - lo) / med if med > 0 else 0.0}
 
 
-__all__ = ["RUNTIMES", "ONNX_FILES", "Served", "serve", "require_runtime", "onnx_latency"]
+__all__ = ["RUNTIMES", "ONNX_FILES", "Served", "serve", "require_runtime", "shape_latency_ms"]

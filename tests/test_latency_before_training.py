@@ -14,7 +14,8 @@ from _tiny import tiny_bert, tiny_config, tokenizer
 from conftest import DEV_JSON
 from distilbo.config import load_config
 from distilbo.data.squad import build_features, load_examples
-from distilbo.measure import latency_ms, shape_latency_ms
+from distilbo.measure import latency_ms
+from distilbo.serve import shape_latency_ms
 from distilbo.models.student import StudentSpec, build_student, random_student
 
 

@@ -105,7 +105,7 @@ def test_bf16_runtime_serves_the_autocast_model(tmp_path):
 
 
 def test_shape_latency_is_cached_per_runtime(tmp_path):
-    from distilbo.measure import shape_latency_ms
+    from distilbo.serve import shape_latency_ms
     from distilbo.models.student import StudentSpec, random_student
     from transformers import AutoConfig
 

@@ -83,10 +83,11 @@ def latency_lengths(cfg: Config) -> list[int]:
 
 
 def predicted_latency(cfg: Config, spec: Any, init_config: Any) -> dict[str, float]:
-    """`measure.shape_latency_ms` of the trial's shape (random weights) on the device and threads a trial uses."""
+    """`serve.shape_latency_ms` of the trial's shape (random weights) on the device and threads a trial uses."""
     from dataclasses import asdict
 
-    from distilbo.measure import select_device, set_threads, shape_latency_ms
+    from distilbo.measure import select_device, set_threads
+    from distilbo.serve import shape_latency_ms
     from distilbo.models.student import random_student
 
     set_threads(cfg.run.num_threads)
