@@ -213,6 +213,18 @@ class SearchConfig:
     per-channel weights). Accuracy and latency metrics are that runtime's; a non-pytorch trial also records the
     fp32 PyTorch scores as `fp32_*` and their difference as `quantization_loss_*`. The ONNX ones need
     `pip install 'distilbo[export]'`."""
+    rungs: list = field(default_factory=list)
+    """Early stopping: fractions of a trial's training (e.g. `[0.34, 0.67]`) at which the student is scored on the
+    first `rung_questions` dev questions and compared with every trial that reached the same rung, its exact size
+    (and predicted latency) beside its rung accuracy (`distilbo.search._rungs`: non-dominated sorting, the best
+    1 / `rung_eta` go on). A stopped trial is PRUNED with `stopped_at_rung`, keeps no checkpoint, counts toward
+    the budget, is never on the frontier and is not shown to the sampler. Empty (the default): no early stopping."""
+    rung_eta: float = 3.0
+    """At a rung the best ceil(n / rung_eta) of the n trials that reached it go on; the others stop."""
+    rung_min_peers: int = 3
+    """Every trial goes on at a rung until this many trials (it included) have reached that rung."""
+    rung_questions: int = 200
+    """Dev questions (the first ones) a rung decision is scored on; the final score uses the whole dev set."""
     objectives: list = field(default_factory=lambda: [
         {"metric": "exact", "direction": "maximize"},
         {"metric": "num_parameters", "direction": "minimize"},
@@ -375,6 +387,12 @@ class Config:
         need(s.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
         need(s.workers >= 1, "workers", "must be >= 1")
         need(s.keep in ("frontier", "all"), "keep", "use 'frontier' or 'all'")
+        need(isinstance(s.rungs, list) and all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 < r < 1
+                                               for r in s.rungs) and s.rungs == sorted(set(s.rungs)), "rungs",
+             "write increasing fractions of the training between 0 and 1, like [0.34, 0.67] (or [] for none)")
+        need(s.rung_eta > 1, "rung_eta", "must be > 1 (3 keeps the best third at each rung)")
+        need(s.rung_min_peers >= 1, "rung_min_peers", "must be >= 1")
+        need(s.rung_questions >= 1, "rung_questions", "must be >= 1")
         need(s.trial_timeout is None or s.trial_timeout > 0, "trial_timeout", "must be > 0 seconds")
         if s.trial_memory_limit is not None:
             try:
@@ -455,6 +473,12 @@ def _coerce(raw: Any, typ: Any, where: str, *, parse_strings: bool = True) -> An
             except ValueError:
                 raise ConfigError(f"{where}: '{raw}' is not a number") from None
             raw = num
+        if base in (list, dict):  # a TOML value on the command line: --set rungs=[0.34,0.67]
+            try:
+                raw = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                raise ConfigError(f"{where}: '{raw}' is not a TOML {'list' if base is list else 'table'}; "
+                                  f"write it like {'[0.34, 0.67]' if base is list else '{ a = 1 }'}") from None
     if raw is None:
         if optional:
             return None

@@ -100,3 +100,19 @@ def make_config(out: str | Path, *, storage: str | None = None, sampler: str = "
     for k, v in search.items():
         setattr(cfg.search, k, v)
     return cfg.with_overrides({})
+
+
+def with_rungs(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    """`smooth` trained in stages: at rung k (fraction f of `[search] rungs`) it reports exact - 10 * (1 - f) and
+    stops when told to. Writes a model/ folder first (a checkpoint the search must remove when it stops the trial);
+    $SYNTH_RUNG_SLEEP seconds of sleep before each rung (so a test can kill the search mid-run)."""
+    from distilbo.search.early_stop import StoppedAtRung, report_rung
+
+    m = smooth(cfg, trial_dir)
+    (Path(trial_dir) / "model").mkdir(exist_ok=True)
+    (Path(trial_dir) / "model" / "weights.bin").write_bytes(b"0" * 16)
+    for k, f in enumerate(cfg.search.rungs):
+        time.sleep(float(os.environ.get("SYNTH_RUNG_SLEEP", "0")))
+        if not report_rung(trial_dir, k, {"exact": m["exact"] - 10.0 * (1 - f), "num_parameters": m["num_parameters"]}):
+            raise StoppedAtRung(k)
+    return m

@@ -18,7 +18,7 @@ import pytest
 from conftest import REPO
 
 PKG = REPO / "distilbo"
-PURE = ("distilbo.qa.postprocess", "distilbo.qa.squad_v2", "distilbo.distill.losses", "distilbo.report.frontier",
+PURE = ("distilbo.search._rungs", "distilbo.qa.postprocess", "distilbo.qa.squad_v2", "distilbo.distill.losses", "distilbo.report.frontier",
         "distilbo.pareto", "distilbo.names")
 FILE_IO = {"os", "pathlib", "shutil", "tempfile", "io", "glob", "fcntl", "sqlite3"}
 

@@ -8,6 +8,9 @@ When the teacher logits cannot be cached (student and teacher tokenize different
 teacher runs in the loop on the same batch instead. `labeled` (N,) bool marks the rows whose labels count: the
 rows of a transfer set (False) are shuffled into the same batches and get the soft loss only. The student's
 forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with bf16 hardware by default).
+With `[search] rungs` (fractions of the training) and `at_rung(k, student) -> bool`, the loop asks at each rung
+whether to go on and raises `StoppedAtRung(k)` when told to stop (`distilbo.search.early_stop`); the time
+`at_rung` takes (its dev scoring) is not training time.
 
 Shape glossary:  N features;  L max_seq_length;  B batch rows;  S longest row of a batch
 """
@@ -56,7 +59,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
             teacher_start: np.ndarray | None = None, teacher_end: np.ndarray | None = None,
             teacher_model: Any = None, labeled: np.ndarray | None = None,
-            dev_eval: Callable[[Any], dict] | None = None,
+            dev_eval: Callable[[Any], dict] | None = None, at_rung: Callable[[int, Any], bool] | None = None,
             log: Callable[[dict], None] | None = None, progress: bool = True) -> TrainResult:
     t = cfg.train
     precision = train_precision(t.precision, device)
@@ -100,6 +103,10 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
         if log:
             log(row)
         t0 += time.perf_counter() - eval_start
+
+    # rungs: the micro-batch after which each rung's question is asked
+    rung_at = [max(1, int(round(f * total_micro))) for f in cfg.search.rungs] if at_rung is not None else []
+    next_rung = 0
 
     step = micro = seen = 0
     run_loss = run_soft = run_hard = 0.0
@@ -158,6 +165,20 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                     run_n = 0
                 if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
                     score_dev()
+            while next_rung < len(rung_at) and micro >= rung_at[next_rung] and micro < total_micro:
+                asked = time.perf_counter()
+                live.phase("rung decision", rung=next_rung)
+                go_on = at_rung(next_rung, student)
+                student.train()
+                t0 += time.perf_counter() - asked
+                if not go_on:
+                    if bar is not None:
+                        bar.close()
+                    from distilbo.search.early_stop import StoppedAtRung
+
+                    raise StoppedAtRung(next_rung)
+                live.phase("training")
+                next_rung += 1
             _live_update(micro=micro, total_micro=total_micro, n_batches=n_batches, step=step,
                          loss=float(losses["loss"].detach()), train_s=time.perf_counter() - t0)
             if bar is not None:

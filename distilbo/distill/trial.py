@@ -6,7 +6,9 @@ writes into the trial folder:
     metrics.json        exact, f1, HasAns/NoAns, best_*, HasAns_forced_*, num_parameters, latency_ms, ... as
                         served in `[search] runtime` (`distilbo.serve`); for a runtime other than pytorch also
                         fp32_* (the PyTorch fp32 scores) and quantization_loss_* (fp32 - served)
-    curves.jsonl        training loss every logging_steps; dev scores every eval_steps and each epoch
+    curves.jsonl        training loss every logging_steps; dev scores every eval_steps and each epoch; with
+                        `[search] rungs`, the rung scores on the first `rung_questions` dev questions ("rung": k)
+                        (a trial the search stops at a rung raises StoppedAtRung there and writes no model)
     predictions.json    dev answers (official format), na_probs.json
     trial_config.json   every flat setting the trial ran with
     model/              the student as a stock Hugging Face folder (safetensors + tokenizer), plus
@@ -184,7 +186,7 @@ def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, studen
 def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     from distilbo import progress as live
     from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
-    from distilbo.distill.train import distill
+    from distilbo.distill.train import CURVE_METRICS, distill
     from distilbo.evaluate import evaluate_model
     from distilbo.measure import latency_ms, peak_memory, select_device, set_threads
     from distilbo.models.student import build_student, model_num_parameters
@@ -260,10 +262,25 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
         with open(curves_path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
+    at_rung = None
+    if cfg.search.rungs:  # early stopping: scored on the first rung_questions dev questions at each rung
+        from distilbo.search.early_stop import report_rung
+
+        n_rung = min(cfg.search.rung_questions, len(dev_ex))
+        rung_ex, rung_f = dev_ex[:n_rung], dev_f.subset(np.flatnonzero(dev_f.example_index < n_rung))
+        sizes = model_num_parameters(student)
+
+        def at_rung(k: int, model: Any) -> bool:
+            ev = evaluate_model(model, rung_ex, rung_f, batch_size=cfg.train.eval_batch_size, device=device, **post)
+            row = {"rung": k, "fraction": cfg.search.rungs[k], "rung_questions": n_rung,
+                   **{m: ev.metrics[m] for m in CURVE_METRICS if m in ev.metrics}}
+            log_row(row)
+            return report_rung(trial_dir, k, {**row, **sizes})
+
     with peak_memory(device) as mem:
         result = distill(student, train_f, cfg=cfg, device=device, teacher_start=ts, teacher_end=te,
-                         teacher_model=teacher_model, labeled=labeled, dev_eval=dev_eval, log=log_row,
-                         progress=progress)
+                         teacher_model=teacher_model, labeled=labeled, dev_eval=dev_eval, at_rung=at_rung,
+                         log=log_row, progress=progress)
     final = last_eval[0]  # distill scores the final model last
     start = {}
     if cfg.train.eval_at_start and result.curves and result.curves[0].get("step") == 0:

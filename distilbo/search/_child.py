@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from distilbo._io import write_json_atomic
+from distilbo.search.early_stop import EXIT_STOPPED, StoppedAtRung
 
 EXIT_ERROR = 3
 OOM_HINTS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
@@ -152,6 +153,9 @@ def main(spec_path: str) -> int:
         metrics = fn(config_from_dict(spec["config"]), trial_dir)
         write_json_atomic(trial_dir / "metrics.json", metrics)
         return 0
+    except StoppedAtRung as e:  # the search stopped it early (search.early_stop): not a failure
+        write_json_atomic(trial_dir / "stopped.json", {"rung": e.rung})
+        return EXIT_STOPPED
     except BaseException as e:  # noqa: BLE001  (MemoryError, SystemExit, KeyboardInterrupt: all a failed trial)
         reason = failure_reason(e)
         try:

@@ -41,11 +41,12 @@ from distilbo._secrets import mask_secrets
 from distilbo.errors import UserError
 from distilbo._io import write_json_atomic
 from distilbo.config import parse_space
+from distilbo.search import early_stop
 from distilbo.search._child import EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted
 from distilbo.search.space import baseline_params, sample
 from distilbo.search.study import (INTERRUPTED, TrialFailure, _marker, _mask_in, claim_trial, create_or_load_study,
-                                   fail_stale_trials, mask_url, record_failure, record_success, records, study_dir,
-                                   violated)
+                                   fail_stale_trials, is_finished, mask_url, record_failure, record_stopped,
+                                   record_success, records, study_dir, violated)
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -56,6 +57,7 @@ DEFAULT_TRIAL_FN = "distilbo.distill.trial:run_trial"
 DEFAULT_ESTIMATE_FN = "distilbo.distill.trial:estimate_metrics"
 DEFAULT_CHECK_FN = "distilbo.distill.trial:check_inputs"
 TrialFn = Callable[["Config", Path], dict]
+Decider = Callable[[int, dict], bool]
 RESERVE_BYTES = 1 << 20
 """Free space the run folder must have before a search starts (`check_run_folder`)."""
 
@@ -88,8 +90,10 @@ def check_run_folder(run_dir: Path, *, reserve: int = RESERVE_BYTES) -> None:
 # ---------------------------------------------------------------------------------------------- one child
 def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float | None = None,
               memory_limit: int | None = None, heartbeat: Callable[[], None] | None = None,
-              heartbeat_interval: float = 60.0) -> dict[str, Any]:
-    """Run `trial_fn(cfg, trial_dir)` in a child process; its metrics, or TrialFailure with a one-line reason.
+              heartbeat_interval: float = 60.0, on_rung: Decider | None = None) -> dict[str, Any]:
+    """Run `trial_fn(cfg, trial_dir)` in a child process; its metrics, or TrialFailure with a one-line reason,
+    or StoppedAtRung when `on_rung(rung, metrics) -> bool` (asked for each rung report, `search.early_stop`)
+    stopped it.
 
     `timeout` s: the child's process group is killed ("timeout after N s"). `memory_limit` bytes: RLIMIT_AS of
     the child (MemoryError -> "out of memory: ..."). `heartbeat()` is called every `heartbeat_interval` s while
@@ -98,8 +102,10 @@ def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float |
     spec_path = trial_dir / "spec.json"
     try:
         trial_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("metrics.json", "error.txt", "progress.json"):
+        for name in ("metrics.json", "error.txt", "progress.json", "stopped.json"):
             (trial_dir / name).unlink(missing_ok=True)
+        for old in trial_dir.glob("rung-*.json"):  # a rerun of the trial asks its rungs again
+            old.unlink()
         write_json_atomic(spec_path, {"trial_fn": trial_fn, "trial_dir": str(trial_dir.resolve()),
                                       "memory_limit": memory_limit, "parent_pid": os.getpid(),
                                       "sys_path": [p for p in sys.path if p], "config": config_to_dict(cfg)})
@@ -109,15 +115,22 @@ def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float |
                              "the run folder's permissions, then rerun to resume") from None
     start = time.monotonic()
     with out:
+        env = {**os.environ, **({early_stop.ENV: "1"} if on_rung is not None else {})}
         proc = subprocess.Popen([sys.executable, "-m", "distilbo.search._child", str(spec_path)], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     try:
         rc = _wait(proc, deadline=None if timeout is None else start + timeout, heartbeat=heartbeat,
-                   interval=heartbeat_interval)
+                   interval=heartbeat_interval,
+                   poll=None if on_rung is None else lambda: early_stop.answer_reports(trial_dir, on_rung))
     finally:
         _kill_group(proc)  # on timeout or interrupt the child; after a clean exit, anything it left behind
     if rc is None:
         raise TrialFailure(f"timeout after {timeout:g} s")
+    if rc == early_stop.EXIT_STOPPED:
+        try:
+            raise early_stop.StoppedAtRung(int(json.loads((trial_dir / "stopped.json").read_text())["rung"]))
+        except (OSError, ValueError, KeyError):
+            raise TrialFailure("the trial stopped at a rung without writing stopped.json") from None
     if rc == 0:
         try:
             return json.loads((trial_dir / "metrics.json").read_text())
@@ -138,16 +151,21 @@ def run_child(cfg: "Config", trial_dir: Path, *, trial_fn: str, timeout: float |
 
 
 def _wait(proc: subprocess.Popen, *, deadline: float | None, heartbeat: Callable[[], None] | None,
-          interval: float) -> int | None:
-    """The child's exit code, or None when `deadline` (monotonic) passed first."""
+          interval: float, poll: Callable[[], None] | None = None, poll_interval: float = 0.5) -> int | None:
+    """The child's exit code, or None when `deadline` (monotonic) passed first. `poll()` runs every
+    `poll_interval` s while the child runs (rung reports)."""
     next_beat = time.monotonic() + interval
     while True:
         now = time.monotonic()
         until = min(next_beat, deadline) if deadline is not None else next_beat
+        if poll is not None:
+            until = min(until, now + poll_interval)
         try:
             return proc.wait(timeout=max(0.01, until - now))
         except subprocess.TimeoutExpired:
             pass
+        if poll is not None:
+            poll()
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return None
@@ -220,14 +238,31 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
             why = violated(cfg, known)
             if why:
                 return record_failure(trial, cfg, why, known=known, pessimistic=pessimistic, skipped=True)
+            on_rung = None
+            if s.rungs:
+                def on_rung(rung: int, rung_metrics: dict) -> bool:
+                    try:
+                        go_on = early_stop.decide(trial, cfg, rung, rung_metrics, known)
+                    except Exception as e:  # noqa: BLE001  (a storage hiccup must not stop a trial)
+                        log.warning("trial %d: rung %d not decided (%s): it goes on", trial.number, rung, e)
+                        return True
+                    log.info("trial %d: rung %d, %s", trial.number, rung, "goes on" if go_on else "stopped")
+                    return go_on
             if callable(trial_fn):
                 trial_dir.mkdir(parents=True, exist_ok=True)
-                metrics = trial_fn(tcfg, trial_dir)
+                if on_rung is None:
+                    metrics = trial_fn(tcfg, trial_dir)
+                else:
+                    with early_stop.answering(on_rung):
+                        metrics = trial_fn(tcfg, trial_dir)
             else:
                 metrics = run_child(tcfg, trial_dir, trial_fn=trial_fn, timeout=s.trial_timeout,
                                     memory_limit=memory_limit, heartbeat_interval=s.heartbeat_interval,
-                                    heartbeat=lambda: trial.set_user_attr("heartbeat", time.time()))
+                                    heartbeat=lambda: trial.set_user_attr("heartbeat", time.time()), on_rung=on_rung)
             return record_success(trial, cfg, metrics)
+        except early_stop.StoppedAtRung as e:
+            record_stopped(trial, e.rung, known=known)
+            raise optuna.TrialPruned(f"stopped at rung {e.rung}") from None
         except TrialFailure as e:
             reason = str(e)
         except KeyboardInterrupt:
@@ -261,9 +296,10 @@ def ensure_baseline(study: optuna.Study, cfg: "Config", *, budget: int) -> bool:
 
 # ---------------------------------------------------------------------------------------------- the loop
 def _counts(study: optuna.Study) -> tuple[int, int]:
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
-    done = sum(t.state == TrialState.COMPLETE for t in trials)
-    return done, len(trials) - done
+    """(finished, running): finished = COMPLETE (failures included) or stopped at a rung."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED))
+    done = sum(is_finished(t) for t in trials)
+    return done, sum(t.state == TrialState.RUNNING for t in trials)
 
 
 def surplus(study: optuna.Study, trial: Trial, *, budget: int) -> str | None:
@@ -273,7 +309,8 @@ def surplus(study: optuna.Study, trial: Trial, *, budget: int) -> str | None:
     Workers check `finished + running < budget` before they start a trial, but two of them can pass that check at
     the same moment; trial numbers are unique and ordered, so this check after the start lets exactly one run."""
     earlier = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
-                                                                   TrialState.WAITING)) if t.number < trial.number]
+                                                                   TrialState.WAITING, TrialState.PRUNED))
+               if t.number < trial.number and (t.state != TrialState.PRUNED or is_finished(t))]
     first_baseline = next((t.number for t in earlier if t.user_attrs.get("is_baseline")), None)
     if trial.user_attrs.get("is_baseline") and first_baseline is not None:
         return f"another worker queued the baseline first (trial {first_baseline})"

@@ -25,6 +25,8 @@ User attrs of every trial (also shown by optuna-dashboard):
     trial_dir    the trial folder (`<run folder>/<study folder>/trials/NNNN`)
     worker       {"host", "pid", "pid_start"} of the process that ran it; `heartbeat` = last time.time() alive
     surplus      why a trial two workers started at once beyond the budget was not run (state PRUNED)
+    rung_K       {metrics, continued, peers} at early-stopping rung K (`search.early_stop`)
+    stopped_at_rung  K when the search stopped the trial at rung K (state PRUNED; counts toward the budget)
 A trial left RUNNING by a dead worker is set to FAIL (`fail_stale_trials`) with `failure` = "worker died ...".
 
 Each study owns a folder in the run folder, `<run folder>/<study folder>/` (`study_dir`): `trials/NNNN/` and
@@ -576,6 +578,24 @@ def record_failure(trial: Trial, cfg: Config, reason: str, *, known: dict[str, A
     return objective_values(cfg, values)
 
 
+def record_stopped(trial: Trial, rung: int, *, known: dict[str, Any] | None = None) -> None:
+    """Record a trial the search stopped at a rung (`search.early_stop`; the caller then raises TrialPruned):
+    user attr `stopped_at_rung`, `metrics` = only what was known before training (the rung scores stay in
+    `rung_K`, never taken for final ones), and its checkpoint folder removed if the trial left one."""
+    import shutil
+
+    trial.set_user_attr("stopped_at_rung", int(rung))
+    trial.set_user_attr("metrics", _jsonable({k: v for k, v in (known or {}).items() if _is_number(v)}))
+    folder = trial.user_attrs.get("trial_dir")
+    if folder:
+        shutil.rmtree(Path(folder) / "model", ignore_errors=True)
+
+
+def is_finished(t: FrozenTrial) -> bool:
+    """A trial that counts toward the budget: COMPLETE (failures and skipped ones included) or stopped at a rung."""
+    return t.state == TrialState.COMPLETE or (t.state == TrialState.PRUNED and "stopped_at_rung" in t.user_attrs)
+
+
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in d.items():
@@ -612,8 +632,9 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
     """One plain dict per trial, by number: {number, state, status, params, metrics, values, constraints, failure,
     skipped, is_baseline, feasible, on_front, datetime_start, duration_s, trial_dir, curves, surplus}.
 
-    `status` is "ok", "failed", "skipped", "interrupted", "running", "waiting" or "pruned" (a trial two workers
-    started at once beyond the budget, never run; `surplus` says why); a recorded failure has state COMPLETE
+    `status` is "ok", "failed", "skipped", "interrupted", "running", "waiting", "stopped" (stopped early at rung
+    `stopped_at_rung`; `rungs` holds {K: {metrics, continued, peers}} of every rung it reached) or "pruned" (a trial
+    two workers started at once beyond the budget, never run; `surplus` says why); a recorded failure has state COMPLETE
     (pessimistic values) and `failure` set; an Optuna FAIL without a reason gets INTERRUPTED."""
     trials = study.get_trials(deepcopy=False)
     out = []
@@ -624,6 +645,8 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
             status = "skipped" if ua.get("skipped") else "failed" if failure else "ok"
         elif t.state == TrialState.FAIL:
             status = "interrupted" if failure.startswith("worker died") or failure == INTERRUPTED else "failed"
+        elif "stopped_at_rung" in ua:
+            status = "stopped"
         else:
             status = t.state.name.lower()
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
@@ -635,7 +658,8 @@ def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]
             "on_front": False,
             "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None, "duration_s": duration,
             "trial_dir": ua.get("trial_dir"), "curves": _read_curves(ua.get("trial_dir")) if curves else [],
-            "surplus": ua.get("surplus"),
+            "surplus": ua.get("surplus"), "stopped_at_rung": ua.get("stopped_at_rung"),
+            "rungs": {int(k[5:]): v for k, v in ua.items() if k.startswith("rung_") and k[5:].isdigit()},
         })
     # the one front (distilbo.pareto): finished trials, Optuna's constraints as `feasible`, the study's objectives
     objectives = study.user_attrs.get("objectives") or []
@@ -679,6 +703,17 @@ def _misses(r: dict[str, Any]) -> list[str]:
         value = r["metrics"].get(metric)
         out.append(f"{name} ({metric} {_fmt(value)})" if value is not None else name)
     return out
+
+
+def _stopped_note(r: dict[str, Any]) -> str:
+    """`stopped at rung 1 (HasAns_forced_f1 31.2 on 200 q, 7 peers)`: the rung scores that stopped the trial."""
+    k = r["stopped_at_rung"]
+    rung = (r.get("rungs") or {}).get(k) or {}
+    m = rung.get("metrics") or {}
+    shown = [f"{name} {_fmt(m[name])}" for name in ("HasAns_forced_f1", "exact") if _is_number(m.get(name))][:1]
+    where = f" on {int(m['rung_questions'])} q" if _is_number(m.get("rung_questions")) else ""
+    peers = f", {rung['peers']} peers" if _is_number(rung.get("peers")) else ""
+    return f"stopped at rung {k}" + (f" ({shown[0]}{where}{peers})" if shown else "")
 
 
 def _running_note(r: dict[str, Any]) -> str:
@@ -753,7 +788,8 @@ def status_table(recs: list[dict[str, Any]], *, width: int | None = None, metric
     notes = []
     for r, miss in zip(recs, misses):
         note = r["failure"] or (f"skipped: {r['skipped']}" if r["skipped"] else "") or (
-            f"not run: {r['surplus']}" if r.get("surplus") else "")
+            f"not run: {r['surplus']}" if r.get("surplus") else "") or (
+            _stopped_note(r) if r.get("stopped_at_rung") is not None else "")
         if miss:
             note = "misses " + "; ".join(miss)
         elif r["status"] == "running":
@@ -785,10 +821,12 @@ def status_table(recs: list[dict[str, Any]], *, width: int | None = None, metric
              zip(*[[k.ljust(w[k])] + [c.ljust(w[k]) for c in cols[k]] for k in chosen])]
     if columns is None:
         lines = [ln[:width] for ln in lines]
-    done = sum(r["state"] == "COMPLETE" for r in recs)
+    done = sum(r["state"] == "COMPLETE" or r["status"] == "stopped" for r in recs)
     failed = sum(r["status"] in ("failed", "interrupted") for r in recs)
     infeasible = sum(bool(m) for m in misses)
-    foot = (f"{done} finished ({failed} failed{f', {infeasible} infeasible' if infeasible else ''}), "
+    stopped = sum(r["status"] == "stopped" for r in recs)
+    foot = (f"{done} finished ({failed} failed{f', {infeasible} infeasible' if infeasible else ''}"
+            f"{f', {stopped} stopped early' if stopped else ''}), "
             f"{sum(r['status'] == 'running' for r in recs)} running; * baseline, F Pareto front")
     lines += textwrap.wrap(foot, width)
     if hidden:

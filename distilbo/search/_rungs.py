@@ -1,0 +1,82 @@
+"""Rung decisions for Pareto-aware early stopping (issue 14): pure math, no Optuna, no files.
+
+A trial reports at rung k (a fixed fraction of its training) its accuracy objectives, scored on a fixed subset of
+dev; its cost objectives (`num_parameters`, a predicted latency) are exact before training, so only accuracy is
+uncertain at a rung. The decision is asynchronous successive halving's stopping rule (ASHA; MOASHA for several
+objectives): the trial is compared with every trial that reached the same rung before it, and it continues when it
+is among the best ceil(n / eta) of those n, else it stops. "Best" is multi-objective: the n rung points are ranked
+by non-dominated sorting (front 0 first), and within a front by crowding distance (NSGA-II: the points at the
+ends of a front and in its sparse parts first), so a rung keeps a spread of sizes, not only the biggest students.
+Until `min_peers` trials have reached the rung, every trial continues (there is nothing yet to compare with).
+
+    keep = continues(points, index=i, eta=3, min_peers=3)      # points (n, d), every column minimized
+
+Shape glossary:  n  trials at the rung (the candidate included)     d  objectives
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from distilbo.pareto import non_dominated_mask
+
+
+def front_ranks(points: np.ndarray) -> np.ndarray:
+    """(n,) int: 0 for the non-dominated points, 1 for the front once those are removed, and so on (all minimized)."""
+    points = np.asarray(points, dtype=np.float64)
+    ranks = np.full(len(points), -1, dtype=np.int64)
+    left = np.arange(len(points))
+    rank = 0
+    while len(left):
+        mask = non_dominated_mask(points[left])
+        ranks[left[mask]] = rank
+        left = left[~mask]
+        rank += 1
+    return ranks
+
+
+def crowding_distance(points: np.ndarray) -> np.ndarray:
+    """(n,) NSGA-II crowding distance of points on one front: inf at each objective's ends, else the sum over
+    objectives of the neighbours' gap divided by the objective's range."""
+    points = np.asarray(points, dtype=np.float64)
+    n, d = points.shape
+    dist = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for j in range(d):
+        order = np.argsort(points[:, j], kind="stable")
+        col = points[order, j]
+        span = col[-1] - col[0]
+        dist[order[0]] = dist[order[-1]] = np.inf
+        if span > 0:
+            dist[order[1:-1]] += (col[2:] - col[:-2]) / span
+    return dist
+
+
+def priority(points: np.ndarray) -> np.ndarray:
+    """(n,) order of the points, best first: by front rank, then by crowding distance within the front (larger
+    first), then by index (earlier first), so the order is deterministic."""
+    points = np.asarray(points, dtype=np.float64)
+    ranks = front_ranks(points)
+    crowd = np.zeros(len(points))
+    for r in np.unique(ranks):
+        members = np.flatnonzero(ranks == r)
+        crowd[members] = crowding_distance(points[members])
+    return np.lexsort((np.arange(len(points)), -crowd, ranks))
+
+
+def continues(points: np.ndarray, *, index: int, eta: float, min_peers: int) -> bool:
+    """Whether the trial at row `index` of `points` (every trial at this rung, it included; all minimized) goes on:
+    True while fewer than `min_peers` trials are at the rung, else when it is among the best ceil(n / eta)."""
+    points = np.asarray(points, dtype=np.float64)
+    n = len(points)
+    if not 0 <= index < n:
+        raise IndexError(f"index {index} is not a row of {n} points")
+    if eta <= 1:
+        raise ValueError("eta must be > 1")
+    if n < max(1, min_peers):
+        return True
+    kept = math.ceil(n / eta)
+    return bool(index in priority(points)[:kept])

@@ -1,0 +1,138 @@
+"""Early stopping at rungs (`[search] rungs`): how a running trial asks whether to go on, and how the search
+answers, with the other trials' rung results from the study's storage. The ranking itself is `_rungs` (pure).
+
+    # in a trial function (the default one, distill.trial.run_trial, does this at each rung fraction):
+    if not report_rung(trial_dir, k, {"HasAns_forced_f1": 41.2, "num_parameters": 9.3e6}):
+        raise StoppedAtRung(k)
+
+Protocol. The trial runs in a child process (`search.runner.run_child`): `report_rung` writes `rung-K.json` into
+the trial folder and waits for `rung-K-decision.json`, which the parent writes after `decide` (the parent polls the
+folder while it waits for the child). A trial function run in the search's own process (tests, debugging) gets
+the same answer through an in-process hook. Outside a search (`distilbo distill`), every rung answers "go on".
+
+The decision (`decide`): the trial's rung result is stored first, as user attr `rung_K` = {metrics, continued} on
+its Optuna trial, so every worker on the storage sees every rung result; then the trial is ranked with all trials
+holding a `rung_K` (any state: a trial that was later stopped, killed or finished still reached the rung) by the
+study's objectives, its cost metrics exact from before training (`known`: num_parameters, predicted latency) and its
+accuracy from the rung's dev subset, and goes on when `_rungs.continues` says so.
+
+A stopped trial (the child exits with EXIT_STOPPED) becomes Optuna state PRUNED with `stopped_at_rung` = K. It
+counts toward the budget, is never on the frontier or in a scenario, keeps no checkpoint, and the samplers never
+see it: Optuna's samplers and distilbo's botorch sampler model COMPLETE trials only, so a partial-training value is
+never taken as a final one (the price: a stopped region is not learned as "bad", only as "unknown").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+
+from distilbo._io import write_json_atomic
+
+if TYPE_CHECKING:
+    import optuna
+
+    from distilbo.config import Config
+
+EXIT_STOPPED = 4
+"""Exit code of a trial child that stopped at a rung (EXIT_ERROR is 3)."""
+ENV = "DISTILBO_RUNG_PARENT"
+"""Set in a trial child's environment when a search process answers its rung reports through files."""
+
+Decider = Callable[[int, dict[str, Any]], bool]
+_in_process: list[Decider] = []
+
+
+class StoppedAtRung(Exception):
+    """Raised by a trial function when the search stops it at rung `rung`."""
+
+    def __init__(self, rung: int) -> None:
+        super().__init__(f"stopped at rung {rung}")
+        self.rung = rung
+
+
+def rung_file(trial_dir: Path, rung: int, *, decision: bool = False) -> Path:
+    return Path(trial_dir) / (f"rung-{rung}-decision.json" if decision else f"rung-{rung}.json")
+
+
+# ---------------------------------------------------------------------------------------------- trial side
+def report_rung(trial_dir: Path | str, rung: int, metrics: dict[str, Any], *, poll: float = 0.2,
+                timeout: float = 3600.0) -> bool:
+    """The trial's dev metrics at rung `rung` (0-based) -> True to go on, False to stop (raise StoppedAtRung)."""
+    metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.integer, np.floating))}
+    if _in_process:
+        return _in_process[-1](rung, metrics)
+    if not os.environ.get(ENV):
+        return True  # not inside a search: nothing to compare with
+    write_json_atomic(rung_file(trial_dir, rung), {"rung": rung, "metrics": metrics})
+    answer = rung_file(trial_dir, rung, decision=True)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            return bool(json.loads(answer.read_text())["continue"])
+        except (FileNotFoundError, ValueError, KeyError):
+            time.sleep(poll)
+    return True  # the parent never answered (it is gone or wedged): training on is the safe choice
+
+
+@contextmanager
+def answering(decide: Decider) -> Iterator[None]:
+    """Within the block, `report_rung` in this process is answered by `decide(rung, metrics)` (in-process trials)."""
+    _in_process.append(decide)
+    try:
+        yield
+    finally:
+        _in_process.remove(decide)
+
+
+# ---------------------------------------------------------------------------------------------- search side
+def answer_reports(trial_dir: Path, decide: Decider) -> None:
+    """Answer every rung report in `trial_dir` that has no decision yet (the parent's poll while a child runs)."""
+    for path in sorted(Path(trial_dir).glob("rung-*.json")):
+        stem = path.stem
+        if stem.endswith("-decision"):
+            continue
+        rung = int(stem.split("-")[1])
+        out = rung_file(trial_dir, rung, decision=True)
+        if out.exists():
+            continue
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being written; the next poll reads it
+        write_json_atomic(out, {"continue": bool(decide(rung, report["metrics"]))})
+
+
+def rung_points(rows: list[dict[str, Any]], objectives: list[dict[str, Any]]) -> np.ndarray:
+    """(n, d) rung results as points to minimize: maximized objectives negated, a missing value worst (+inf)."""
+    pts = np.full((len(rows), len(objectives)), np.inf)
+    for i, row in enumerate(rows):
+        for j, o in enumerate(objectives):
+            v = row.get(o["metric"])
+            if isinstance(v, (int, float)) and np.isfinite(v):
+                pts[i, j] = -float(v) if o["direction"] == "maximize" else float(v)
+    return pts
+
+
+def decide(trial: "optuna.trial.Trial", cfg: "Config", rung: int, metrics: dict[str, Any],
+           known: dict[str, Any]) -> bool:
+    """Store this trial's rung result, rank it with every trial that reached the rung, and say if it goes on."""
+    from distilbo.search._rungs import continues
+
+    s = cfg.search
+    row = {**{k: v for k, v in known.items() if isinstance(v, (int, float))}, **metrics}
+    key = f"rung_{rung}"
+    trial.set_user_attr(key, {"metrics": row, "continued": None})
+    peers = [t for t in trial.study.get_trials(deepcopy=False)
+             if key in t.user_attrs and t.number != trial.number]
+    rows = [t.user_attrs[key]["metrics"] for t in peers] + [row]
+    go_on = continues(rung_points(rows, s.objectives), index=len(rows) - 1, eta=s.rung_eta,
+                      min_peers=s.rung_min_peers)
+    trial.set_user_attr(key, {"metrics": row, "continued": go_on, "peers": len(peers)})
+    return go_on

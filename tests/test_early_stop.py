@@ -1,0 +1,241 @@
+"""Early stopping at rungs (issue 14): the ranking against plain recounts, and stopped trials in a real study:
+recorded as stopped, never on the frontier, no checkpoint, counted in the budget, invisible to the sampler, rung
+results shared between workers, and a kill + resume that keeps them."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import _search_trials as st
+from distilbo.search import records, run_search, status_table
+from distilbo.search._rungs import continues, crowding_distance, front_ranks, priority
+from distilbo.search.early_stop import report_rung
+
+TESTS = str(Path(__file__).resolve().parent)
+
+
+# ---------------------------------------------------------------------------------------------- the ranking
+def _dominates(a, b) -> bool:
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def test_front_ranks_match_a_recount_by_peeling():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        pts = rng.integers(0, 5, size=(12, 2)).astype(float)  # ties and duplicates included
+        left, expected, rank = set(range(12)), {}, 0
+        while left:
+            front = {i for i in left if not any(_dominates(pts[j], pts[i]) for j in left if j != i)}
+            expected.update({i: rank for i in front})
+            left -= front
+            rank += 1
+        assert list(front_ranks(pts)) == [expected[i] for i in range(12)]
+
+
+def test_crowding_distance_by_hand():
+    # one front of 4 points on a line: ends inf; inner (gap in x / range x) + (gap in y / range y)
+    pts = np.array([[0.0, 6.0], [1.0, 3.0], [3.0, 1.0], [6.0, 0.0]])
+    d = crowding_distance(pts)
+    assert np.isinf(d[0]) and np.isinf(d[3])
+    assert d[1] == pytest.approx((3 - 0) / 6 + (6 - 1) / 6)
+    assert d[2] == pytest.approx((6 - 1) / 6 + (3 - 0) / 6)
+    assert np.isinf(crowding_distance(pts[:2])).all()
+
+
+def test_a_trial_goes_on_when_it_is_in_the_best_third_by_pareto_rank():
+    # size (min) and -accuracy (min): 0..2 on the front, 3 dominated by 1, 4 and 5 dominated by everything
+    pts = np.array([[1.0, -30.0], [2.0, -50.0], [3.0, -60.0], [2.5, -40.0], [9.0, -10.0], [8.0, -5.0]])
+    order = list(priority(pts))
+    assert set(order[:3]) == {0, 1, 2} and order[3] == 3
+    kept = [i for i in range(6) if continues(pts, index=i, eta=3, min_peers=3)]
+    assert len(kept) == math.ceil(6 / 3) and set(kept) <= {0, 1, 2}
+    assert 0 in kept and 2 in kept  # the front's ends (smallest, most accurate) before its middle
+    # a small, inaccurate student on the front goes on where a bigger dominated one stops
+    assert continues(pts, index=0, eta=3, min_peers=3) and not continues(pts, index=3, eta=3, min_peers=3)
+    # too few peers yet: everyone goes on
+    assert all(continues(pts[:2], index=i, eta=3, min_peers=3) for i in range(2))
+    with pytest.raises(ValueError):
+        continues(pts, index=0, eta=1.0, min_peers=1)
+
+
+def test_report_rung_outside_a_search_always_goes_on(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISTILBO_RUNG_PARENT", raising=False)
+    assert report_rung(tmp_path, 0, {"exact": 1.0}) is True
+    assert not list(tmp_path.iterdir())  # nothing written: nobody would answer
+
+
+# ---------------------------------------------------------------------------------------------- in a study
+def _one_size_config(out, **search):
+    """The synthetic space with the size fixed (n_layers 3 x n_heads 4): the rung ranking is then by exact alone,
+    so a plain sort recounts every decision."""
+    cfg = st.make_config(out, sampler="random", **search)
+    cfg.search.space = {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}}
+    return cfg.with_overrides({})
+
+
+def test_stopped_trials_are_recorded_counted_and_never_on_the_front(tmp_path):
+    cfg = _one_size_config(tmp_path / "run", rungs=[0.5], rung_eta=2.0, rung_min_peers=2)
+    study = run_search(cfg, n_trials=10, trial_fn="_search_trials:with_rungs", estimate_fn="_search_trials:estimate",
+                       progress=False)
+    recs = records(study)
+    assert sum(r["state"] == "COMPLETE" or r["status"] == "stopped" for r in recs) == 10  # the budget, stopped included
+    stopped = [r for r in recs if r["status"] == "stopped"]
+    assert stopped, "nothing was stopped"
+    at_rung = []  # (number, rung exact) of every trial that reached the rung, in decision order (one worker)
+    for r in sorted(recs, key=lambda r: r["number"]):
+        rung = r["rungs"][0]
+        lr = r["params"]["learning_rate"]
+        final = st.synthetic_metrics(3, 4, lr)["exact"]
+        assert rung["metrics"]["exact"] == pytest.approx(final - 5.0)
+        at_rung.append(rung["metrics"]["exact"])
+        n = len(at_rung)
+        better = sum(v > at_rung[-1] for v in at_rung[:-1])
+        expected = n < 2 or better < math.ceil(n / 2)  # the recount: in the best half of those at the rung
+        assert rung["continued"] is expected, (r["number"], at_rung)
+        assert rung["peers"] == n - 1
+        if expected:
+            assert r["status"] == "ok" and r["metrics"]["exact"] == pytest.approx(final)
+            assert (Path(r["trial_dir"]) / "model").exists() or not r["on_front"]
+        else:
+            t = study.trials[r["number"]]
+            assert t.state == TrialState.PRUNED and t.values is None and r["stopped_at_rung"] == 0
+            assert "exact" not in r["metrics"]  # the partial value is never a final one
+            assert not r["on_front"] and not (Path(r["trial_dir"]) / "model").exists()
+    # the samplers read COMPLETE trials only: the stopped ones are not in what they model
+    seen = {t.number for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=False)}
+    assert seen.isdisjoint({r["number"] for r in stopped})
+    table = status_table(recs, width=200)
+    assert "stopped at rung 0 (exact" in table and f"{len(stopped)} stopped early" in table
+
+
+def test_two_workers_see_each_others_rung_results(tmp_path):
+    cfg = _one_size_config(tmp_path / "run", rungs=[0.3, 0.6], rung_eta=3.0, rung_min_peers=1)
+    study = run_search(cfg, n_trials=8, workers=2, trial_fn="_search_trials:with_rungs",
+                       estimate_fn="_search_trials:estimate", progress=False)
+    trials = study.get_trials(deepcopy=False)
+    pid = {t.number: t.user_attrs["worker"]["pid"] for t in trials if "worker" in t.user_attrs}
+    assert len(set(pid.values())) == 2
+    crossed = 0
+    for t in trials:
+        for k in (0, 1):
+            rung = t.user_attrs.get(f"rung_{k}")
+            if rung is None:
+                continue
+            others = [u for u in trials if u.number != t.number and f"rung_{k}" in u.user_attrs
+                      and pid.get(u.number) != pid.get(t.number)]
+            crossed += bool(others) and rung["peers"] > 0
+    assert crossed > 0
+    assert sum(t.state == TrialState.COMPLETE or "stopped_at_rung" in t.user_attrs for t in trials) == 8
+
+
+DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+import _search_trials as st
+from test_early_stop import _one_size_config
+from distilbo.search import run_search
+cfg = _one_size_config({out!r}, rungs=[0.5], rung_eta=2.0, rung_min_peers=2)
+run_search(cfg, n_trials=8, trial_fn="_search_trials:with_rungs", estimate_fn="_search_trials:estimate", progress=False)
+"""
+
+
+@pytest.mark.faults
+def test_a_stopped_trial_survives_a_kill_and_resume(tmp_path):
+    out = tmp_path / "run"
+    cfg = _one_size_config(out, rungs=[0.5], rung_eta=2.0, rung_min_peers=2)
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent(DRIVER.format(tests=TESTS, out=str(out))))
+    env = {**os.environ, "SYNTH_RUNG_SLEEP": "0.5"}
+
+    def load():
+        from distilbo.search.study import open_storage
+
+        return optuna.load_study(study_name=cfg.run.study, storage=open_storage(cfg))
+
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    before = None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                trials = load().trials
+            except Exception:  # noqa: BLE001  (not created yet)
+                continue
+            stopped = [t for t in trials if t.state == TrialState.PRUNED]
+            if stopped and any(t.state == TrialState.RUNNING for t in trials):
+                before = {t.number: dict(t.user_attrs) for t in stopped}
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        assert before is not None, "never saw a stopped trial while another ran"
+    finally:
+        proc.kill()
+        proc.wait()
+    subprocess.run([sys.executable, str(script)], check=True, timeout=180, env={**env, "SYNTH_RUNG_SLEEP": "0"})
+    study = load()
+    for n, attrs in before.items():
+        t = study.trials[n]
+        assert t.state == TrialState.PRUNED and t.user_attrs["stopped_at_rung"] == attrs["stopped_at_rung"]
+        assert t.user_attrs["rung_0"] == attrs["rung_0"]
+    recs = records(study)
+    assert sum(r["state"] == "COMPLETE" or r["status"] == "stopped" for r in recs) == 8
+    assert any(r["status"] == "interrupted" for r in recs)
+    assert not any(r["on_front"] and r["status"] != "ok" for r in recs)
+
+
+def test_rungs_setting_is_checked():
+    from distilbo.config import load_config
+    from distilbo.errors import ConfigError
+
+    cfg = load_config(None)
+    assert cfg.with_overrides({"rungs": "[0.34, 0.67]"}).search.rungs == [0.34, 0.67]
+    for bad in ("[0.67, 0.34]", "[0, 0.5]", "[1.0]", "[0.5, 0.5]"):
+        with pytest.raises(ConfigError, match="rungs"):
+            cfg.with_overrides({"rungs": bad})
+    with pytest.raises(ConfigError, match="rung_eta"):
+        cfg.with_overrides({"rung_eta": "1"})
+
+
+
+# ---------------------------------------------------------------------------------------------- the real trial
+def test_a_real_trial_scores_its_rung_like_the_epoch_and_stops_when_told(tmp_path):
+    """Tiny real models: the rung at half of 2 epochs comes right after epoch 1, so its scores (rung path, first
+    `rung_questions` = all 16 dev questions) equal that epoch's dev row (the per-epoch path); told to stop, the trial
+    raises StoppedAtRung there and writes no model and no metrics."""
+    import json
+
+    from _tiny import tiny_config
+    from distilbo.config import load_config
+    from distilbo.distill.trial import run_trial
+    from distilbo.search.early_stop import StoppedAtRung, answering
+
+    cfg = load_config(tiny_config(tmp_path)).with_overrides({"rungs": "[0.5]", "rung_questions": "16"})
+    asked = []
+    with answering(lambda k, m: asked.append((k, m)) or True):
+        run_trial(cfg, tmp_path / "on", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "on" / "curves.jsonl").read_text().splitlines()]
+    rung = next(r for r in rows if "rung" in r)
+    epoch1 = next(r for r in rows if r.get("epoch") == 1.0 and "exact" in r and "rung" not in r)
+    assert rung["rung_questions"] == 16 and rung["fraction"] == 0.5
+    for k in ("exact", "f1", "HasAns_forced_f1"):
+        assert rung[k] == pytest.approx(epoch1[k], abs=1e-9)
+    [(k, reported)] = asked
+    assert k == 0 and reported["exact"] == rung["exact"] and reported["num_parameters"] > 0
+
+    with answering(lambda k, m: False), pytest.raises(StoppedAtRung) as e:
+        run_trial(cfg, tmp_path / "off", progress=False)
+    assert e.value.rung == 0
+    assert not (tmp_path / "off" / "model").exists() and not (tmp_path / "off" / "metrics.json").exists()
+    assert any("rung" in json.loads(line) for line in (tmp_path / "off" / "curves.jsonl").read_text().splitlines())
