@@ -118,6 +118,16 @@ def test_stopped_trials_are_recorded_counted_and_never_on_the_front(tmp_path):
     assert seen.isdisjoint({r["number"] for r in stopped})
     table = status_table(recs, width=200)
     assert "stopped at rung 0 (exact" in table and f"{len(stopped)} stopped early" in table
+    # the report: trials.csv says which rung, the page counts them and labels their rows
+    import csv
+
+    from distilbo.report.command import report
+
+    paths = report(cfg)
+    rows = {int(r["number"]): r for r in csv.DictReader(open(paths["csv"]))}
+    assert {n for n, r in rows.items() if r["stopped_at_rung"] == "0"} == {r["number"] for r in stopped}
+    page = Path(paths["html"]).read_text()
+    assert f"<b>{len(stopped)}</b> stopped early" in page and page.count(">stopped at rung 0</td>") == len(stopped)
 
 
 def test_two_workers_see_each_others_rung_results(tmp_path):

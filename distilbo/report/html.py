@@ -17,7 +17,8 @@ Files written into `out_dir` (each atomically: a temporary file, then os.replace
                   step and the dev score of the plotted accuracy metric by step, from curves.jsonl), parameter
                   importance with a plain sentence
     frontier.png  the same frontier as a static image (matplotlib, Agg)
-    trials.csv    one row per trial: number, state, failure, is_baseline, feasible, on_front, params, metrics
+    trials.csv    one row per trial: number, state, failure, is_baseline, feasible, on_front, stopped_at_rung
+                  (early stopping: the rung a trial was stopped at, else empty), params, metrics
                   (feasible = finished without failure and within the constraints)
     frontier.json objectives, constraints, frontier trials (params + metrics) and the scenario rows
 
@@ -510,7 +511,7 @@ def _feasible(r: Record, constraints) -> bool:
     return is_success(r) and meets_constraints(r, constraints)
 
 
-FIXED = ("number", "state", "failure", "is_baseline", "feasible", "on_front")
+FIXED = ("number", "state", "failure", "is_baseline", "feasible", "on_front", "stopped_at_rung")
 
 
 def _csv_names(metrics: list[str], params: list[str]) -> tuple[list[str], list[str]]:
@@ -531,7 +532,8 @@ def trials_csv(records: Sequence[Record], *, objectives, constraints) -> str:
     for r in sorted(records, key=lambda r: r.get("number", 0)):
         p, m = r.get("params") or {}, r.get("metrics") or {}
         w.writerow([r.get("number"), r.get("state"), r.get("failure") or "", bool(r.get("is_baseline")),
-                    _feasible(r, constraints), id(r) in front_ids]
+                    _feasible(r, constraints), id(r) in front_ids,
+                    "" if r.get("stopped_at_rung") is None else r["stopped_at_rung"]]
                    + [p.get(k, "") for k in params] + [m.get(k, "") for k in metrics])
     return buf.getvalue()
 
@@ -572,7 +574,8 @@ def _trials_html(records: Sequence[Record], metrics: list[str], params: list[str
     body = []
     for r in sorted(records, key=lambda r: r.get("number", 0)):
         cls = "failed" if is_failure(r) else ("front" if r.get("_front") else "")
-        cells = [(r.get("number"), _fmt(r.get("number"))), (r.get("state"), r.get("state")),
+        state = r.get("state") if r.get("stopped_at_rung") is None else f"stopped at rung {r['stopped_at_rung']}"
+        cells = [(r.get("number"), _fmt(r.get("number"))), (state, state),
                  (int(bool(r.get("is_baseline"))), "★" if r.get("is_baseline") else ""),
                  (int(_feasible(r, constraints)), "yes" if _feasible(r, constraints) else "no"),
                  (int(bool(r.get("_front"))), "●" if r.get("_front") else "")]
@@ -856,7 +859,11 @@ def report_html(records: Sequence[Record], *, study_name: str, objectives, const
     counts = {"trials": len(records), "completed": n_ok, "failed": len(groups["failed"]),
               "feasible": sum(1 for r in records if is_success(r) and meets_constraints(r, constraints)),
               "on the frontier": len(groups["front"]),
-              "running/other": sum(1 for r in records if not is_failure(r) and not is_success(r))}
+              "stopped early": sum(1 for r in records if r.get("stopped_at_rung") is not None),
+              "running/other": sum(1 for r in records if not is_failure(r) and not is_success(r)
+                                   and r.get("stopped_at_rung") is None)}
+    if not counts["stopped early"]:
+        del counts["stopped early"]
     obj_txt = ", ".join(f"{o.get('direction', 'minimize')} {o['metric']}" for o in objectives)
     con_txt = ", ".join(
         " and ".join(([f"{c['metric']} ≥ {c['min']:g}"] if c.get("min") is not None else [])
