@@ -398,3 +398,20 @@ def test_frontier_module_stays_pure():
             "print(sorted(m for m in ('optuna', 'torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_latency_objective_gets_its_own_chart():
+    """Three objectives (latency_ms = 0.5 ms per million parameters in the hand records, so the 3-D front is the
+    2-D one): a second chart of exact against latency_ms, same points, same frontier, no '(millions)' axis."""
+    from _report_records import CONSTRAINTS, FRONT, OBJECTIVES, records
+    from distilbo.report.html import report_html
+
+    three = OBJECTIVES + [{"metric": "latency_ms", "direction": "minimize"}]
+    page = report_html(records(), study_name="s", objectives=three, constraints=CONSTRAINTS, scenarios=[])
+    svg = re.search(r'<svg id="plot-latency_ms".*?</svg>', page, re.S).group(0)
+    assert len(re.findall(r'<circle class="pt (?:front|feasible|infeasible)" data-trial', svg)) == 10
+    assert len(re.findall(r'<circle class="pt front"', svg)) == len(FRONT)
+    assert ">latency_ms</text>" in svg and "(millions)" not in svg
+    assert "Frontier: exact vs latency_ms" in page
+    two = report_html(records(), study_name="s", objectives=OBJECTIVES, constraints=CONSTRAINTS, scenarios=[])
+    assert "plot-latency_ms" not in two

@@ -319,17 +319,19 @@ def _legend_html(groups: dict[str, list], records: Sequence[Record], *, thr: flo
 
 
 def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constraints, x_metric: str,
-                  y_metric: str) -> str:
+                  y_metric: str, svg_id: str = "frontier-plot") -> str:
+    """The frontier chart: `y_metric` against `x_metric` (parameter counts in millions, other metrics as they are)."""
     W, H, L, R, T, B = PLOT_W, PLOT_H, 62, 14, 14, 50
+    scale, unit = (1e6, " (millions)") if "param" in x_metric else (1.0, "")
     plotted = groups["front"] + groups["feasible"] + groups["infeasible"]
     failed = [r for r in groups["failed"] if metric_value(r, x_metric) is not None]
-    xs = [metric_value(r, x_metric) / 1e6 for r in plotted + failed]
+    xs = [metric_value(r, x_metric) / scale for r in plotted + failed]
     ys = [metric_value(r, y_metric) for r in plotted]
     thr = _threshold(constraints, y_metric)
     if thr is not None and ys:
         ys = ys + [thr]
     if not xs:
-        return (f'<svg id="frontier-plot" class="plot" viewBox="0 0 {W} 60" role="img" '
+        return (f'<svg id="{svg_id}" class="plot" viewBox="0 0 {W} 60" role="img" '
                 f'aria-label="no trials to plot"><text x="20" y="36">No finished trial has both metrics yet.'
                 f'</text></svg>')
     x0, x1 = min(xs), max(xs)
@@ -346,7 +348,7 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
     def sy(v: float) -> float:
         return T + (1 - (v - y0) / (y1 - y0)) * dh
 
-    out = [f'<svg id="frontier-plot" class="plot" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" '
+    out = [f'<svg id="{svg_id}" class="plot" viewBox="0 0 {W} {H}" preserveAspectRatio="xMidYMid meet" '
            f'role="img" aria-label="{_e(y_metric)} versus {_e(x_metric)} for every trial">']
     for t in _nice_ticks(x0, x1, 8):
         out.append(f'<line class="grid" x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{T}" y2="{T + ph}"/>'
@@ -362,7 +364,7 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
                    f'<text class="fail-label" x="{L - 7}" y="{T + dh + lane / 2 + 4:.1f}" text-anchor="end">'
                    f'failed</text>')
     out.append(f'<rect class="frame" x="{L}" y="{T}" width="{pw}" height="{ph}"/>')
-    out.append(f'<text class="axis" x="{L + pw / 2}" y="{H - 10}" text-anchor="middle">{_e(x_metric)} (millions)'
+    out.append(f'<text class="axis" x="{L + pw / 2}" y="{H - 10}" text-anchor="middle">{_e(x_metric)}{unit}'
                f'</text>')
     out.append(f'<text class="axis" transform="translate(16 {T + dh / 2:.1f}) rotate(-90)" text-anchor="middle">'
                f'{_e(y_metric)}</text>')
@@ -372,13 +374,13 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
                    f'{_e(y_metric)} ≥ {thr:g}</text>')
     steps = _step_points(groups["front"], x_metric, y_metric)
     if steps:
-        d = [f"M{sx(steps[0][0] / 1e6):.1f},{sy(steps[0][1]):.1f}"]
+        d = [f"M{sx(steps[0][0] / scale):.1f},{sy(steps[0][1]):.1f}"]
         for (_, ya), (xb, yb) in zip(steps, steps[1:]):
-            d.append(f"H{sx(xb / 1e6):.1f}V{sy(yb):.1f}")
+            d.append(f"H{sx(xb / scale):.1f}V{sy(yb):.1f}")
         out.append(f'<path class="step" d="{"".join(d)}"/>')
 
     def point(r: Record, cls: str, radius: float) -> str:
-        x, y = sx(metric_value(r, x_metric) / 1e6), sy(metric_value(r, y_metric))
+        x, y = sx(metric_value(r, x_metric) / scale), sy(metric_value(r, y_metric))
         n = _e(r.get("number"))
         tip = f"<title>{_e(_describe(r, x_metric, y_metric))}</title>"
         if r.get("is_baseline"):
@@ -395,7 +397,7 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
     for cls, rad in (("infeasible", 4.5), ("feasible", 5), ("front", 6.5)):
         out.extend(point(r, cls, rad) for r in groups[cls])
     for r in failed:
-        x, y = sx(metric_value(r, x_metric) / 1e6), T + dh + lane / 2
+        x, y = sx(metric_value(r, x_metric) / scale), T + dh + lane / 2
         out.append(f'<path class="pt failed" data-trial="{_e(r.get("number"))}" tabindex="0" '
                    f'd="M{x - 6:.1f},{y - 6:.1f}L{x + 6:.1f},{y + 6:.1f}M{x - 6:.1f},{y + 6:.1f}L{x + 6:.1f},{y - 6:.1f}">'
                    f'<title>{_e(_describe(r, x_metric, y_metric))}</title></path>')
@@ -882,6 +884,17 @@ def report_html(records: Sequence[Record], *, study_name: str, objectives, const
     if png:
         png_html = (f'<details><summary>Static image (frontier.png)</summary><img alt="frontier" width="1140" '
                     f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></details>')
+    extra_charts = ""  # each further minimized objective (latency_ms, ...) gets its own chart against y_metric
+    for o in objectives:
+        m = o["metric"]
+        if m in (x_metric, y_metric) or o.get("direction", "minimize") != "minimize":
+            continue
+        g = _classify(records, objectives, constraints, m, y_metric)
+        extra_charts += (f'<h2>Frontier: {_e(y_metric)} vs {_e(m)}</h2>\n<p class="muted">The same trials and the '
+                         f'same frontier (every objective counts), drawn against {_e(m)}.</p>\n<div class="figure">'
+                         f'<div class="plotbox">{_frontier_svg(g, records, constraints=constraints, x_metric=m, y_metric=y_metric, svg_id=f"plot-{_e(m)}")}'
+                         f'</div></div>\n')
+    groups = _classify(records, objectives, constraints, x_metric, y_metric)  # `_front` marks as for the main chart
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     storage = f'<span>storage: <code>{_e(storage_label)}</code></span>' if storage_label else ""
     return f"""<!DOCTYPE html>
@@ -900,7 +913,7 @@ their parameter count; trials below the constraint are pale.</p>
                                                         y_metric=y_metric)}</div>
 {_legend_html(groups, records, thr=thr, x_metric=x_metric, y_metric=y_metric)}</div>
 {png_html}
-
+{extra_charts}
 <h2>Scenarios</h2>
 {_scenario_html(scenarios, metric=y_metric)}
 
