@@ -130,6 +130,18 @@ def test_stopped_trials_are_recorded_counted_and_never_on_the_front(tmp_path):
     assert f"<b>{len(stopped)}</b> stopped early" in page and page.count(">stopped at rung 0</td>") == len(stopped)
 
 
+
+def test_progress_counts_stopped_trials_as_done(tmp_path, capsys):
+    cfg = _one_size_config(tmp_path / "run", rungs=[0.5], rung_eta=2.0, rung_min_peers=2)
+    study = run_search(cfg, n_trials=8, trial_fn=st.with_rungs, estimate_fn=st.estimate, progress=True)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("distilbo search:")]
+    stopped = [t.number for t in study.trials if "stopped_at_rung" in t.user_attrs]
+    assert stopped  # in-process trial functions get the same rung decisions
+    for n in stopped:
+        assert any(f"| trial {n} stopped at rung 0 (exact " in ln for ln in lines), n
+    assert "8/8 done (0 failed)" in lines[-1] and "ETA 0:00:00" in lines[-1]
+
+
 def test_two_workers_see_each_others_rung_results(tmp_path):
     cfg = _one_size_config(tmp_path / "run", rungs=[0.3, 0.6], rung_eta=3.0, rung_min_peers=1)
     study = run_search(cfg, n_trials=8, workers=2, trial_fn="_search_trials:with_rungs",

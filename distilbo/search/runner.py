@@ -12,8 +12,8 @@ the parent records the trial as COMPLETE with pessimistic values, violated const
 `estimate_fn(cfg) -> dict` (e.g. num_parameters from the spec) can show that a trial breaks a constraint: it is
 then recorded infeasible without running (`skipped`).
 
-The budget `n_trials` counts finished trials (COMPLETE, including recorded failures) of the whole study, so a
-rerun only completes what is missing. A trial interrupted by a killed search is set to FAIL ("worker died") at
+The budget `n_trials` counts finished trials (COMPLETE, including recorded failures, and trials stopped early at
+a rung, `search.early_stop`) of the whole study, so a rerun only completes what is missing. A trial interrupted by a killed search is set to FAIL ("worker died") at
 the next start. Trial folders: `<run folder>/<study folder>/trials/NNNN/` (`study.study_dir`: each study has its
 own; spec.json, log.txt, metrics.json or error.txt, plus what the trial writes). Progress goes to stderr, one line per event.
 
@@ -478,7 +478,7 @@ class _Progress:
             return
         with self._lock:
             trials = self._fetch(max_age=0.0)
-            finished = {t.number: t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)}
+            finished = {t.number: t for t in trials if t.state == TrialState.FAIL or is_finished(t)}
             done, running, failed = _tally(trials)
             if self.seen is None:
                 self.seen, self.done0 = set(finished), done
@@ -612,7 +612,7 @@ class _Progress:
 
 def _tally(trials: list[optuna.trial.FrozenTrial]) -> tuple[int, int, int]:
     """(finished, running, failed) trials."""
-    done = sum(t.state == TrialState.COMPLETE for t in trials)
+    done = sum(is_finished(t) for t in trials)
     running = sum(t.state == TrialState.RUNNING for t in trials)
     failed = sum(t.state == TrialState.FAIL or (t.state == TrialState.COMPLETE and bool(t.user_attrs.get("failure")))
                  for t in trials)
@@ -654,7 +654,7 @@ def study_eta(trials: list[optuna.trial.FrozenTrial], *, budget: int, workers: i
     """Seconds until the study has `budget` finished trials: the time left of each running trial (by its progress,
     else the mean duration of the finished trials minus its elapsed time), plus the mean duration for each trial
     not started yet, spread over max(workers, running) lanes. None while nothing tells a trial's duration."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    done = [t for t in trials if is_finished(t)]
     if len(done) >= budget:
         return 0.0
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done
@@ -708,12 +708,21 @@ def _describe(t: optuna.trial.FrozenTrial, cfg: "Config") -> str:
         return f"trial {t.number} FAIL: {ua.get('failure') or INTERRUPTED}{_log_hint(t)}"
     if ua.get("skipped"):
         return f"trial {t.number} skipped: {ua['skipped']}"
+    if "stopped_at_rung" in ua:
+        k = ua["stopped_at_rung"]
+        m = (ua.get(f"rung_{k}") or {}).get("metrics") or {}
+        first = cfg.search.objectives[0]["metric"]
+        return f"trial {t.number} stopped at rung {k}" + (f" ({first} {m[first]:.4g})" if _num(m.get(first)) else "")
     if ua.get("failure"):
         return f"trial {t.number} failed: {ua['failure']}{_log_hint(t)}"
     m = ua.get("metrics", {})
     shown = dict.fromkeys([o["metric"] for o in cfg.search.objectives] + ["exact", "f1", "latency_ms"])
     return f"trial {t.number}{' (baseline)' if ua.get('is_baseline') else ''}: " + ", ".join(
         f"{k} {m[k]:.4g}" for k in shown if isinstance(m.get(k), (int, float)))
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _log_hint(t: optuna.trial.FrozenTrial) -> str:
