@@ -66,7 +66,7 @@ def main() -> None:
     from distilbo.data.squad import build_features, load_examples
     from distilbo.evaluate import evaluate_logits, load_qa_model, load_tokenizer
     from distilbo.measure import set_threads
-    from distilbo.serve import serve
+    from distilbo.serve import ONNX_FILES, _Onnx, serve
 
     set_threads(a.threads)
     cfg = load_config(a.config)
@@ -93,14 +93,19 @@ def main() -> None:
             row = {"model": name, "location": location, "params": params, "runtime": rt, **facts,
                    **{k: round(float(ev.metrics[k]), 2) for k in KEYS}, "latency": {}}
             print(f"{name:22s} {rt:13s} HasAns_forced_f1 {row['HasAns_forced_f1']:6.2f}", flush=True)
-            served[len(rows)] = s
+            # ONNX Runtime keeps each session's peak arena (GBs after batch-64 inference): keep the file, and
+            # open a fresh session for each latency measurement (36 live sessions ran out of 24 GiB)
+            served[len(rows)] = s if rt in ("pytorch", "pytorch-bf16") else (rt, folder / ONNX_FILES[rt])
+            del s
             rows.append(row)
     times: dict[tuple[int, int], list[float]] = {}
     for r in range(a.rounds):
         for i, s in served.items():
+            live_s = s if not isinstance(s, tuple) else _Onnx(s[1], runtime=s[0], files={})
             for b in batches:
-                lat = s.latency(feats, batch_size=b, repeats=a.repeats, warmup=3)
+                lat = live_s.latency(feats, batch_size=b, repeats=a.repeats, warmup=3)
                 times.setdefault((i, b), []).append(lat["batch_ms_median"])
+            del live_s
         print(f"latency round {r + 1}/{a.rounds} done ({time.perf_counter() - t_start:.0f} s)", flush=True)
     for (i, b), ts in times.items():
         med = statistics.median(ts)
