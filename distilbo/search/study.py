@@ -630,7 +630,8 @@ def _read_curves(trial_dir: str | None) -> list[dict]:
 
 def records(study: optuna.Study, *, curves: bool = True) -> list[dict[str, Any]]:
     """One plain dict per trial, by number: {number, state, status, params, metrics, values, constraints, failure,
-    skipped, is_baseline, feasible, on_front, datetime_start, duration_s, trial_dir, curves, surplus}.
+    skipped, is_baseline, feasible, on_front, datetime_start, duration_s, trial_dir, curves, surplus, stopped_at_rung,
+    rungs}.
 
     `status` is "ok", "failed", "skipped", "interrupted", "running", "waiting", "stopped" (stopped early at rung
     `stopped_at_rung`; `rungs` holds {K: {metrics, continued, peers}} of every rung it reached) or "pruned" (a trial
