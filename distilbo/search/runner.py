@@ -44,7 +44,7 @@ from distilbo.config import parse_space
 from distilbo.search import early_stop
 from distilbo.search._child import EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted
 from distilbo.search.space import baseline_params, sample
-from distilbo.search.study import (INTERRUPTED, TrialFailure, _marker, _mask_in, claim_trial, create_or_load_study,
+from distilbo.search.study import (INTERRUPTED, TrialFailure, _is_number, _marker, _mask_in, claim_trial, create_or_load_study,
                                    fail_stale_trials, is_finished, mask_url, record_failure, record_stopped,
                                    record_success, records, study_dir, violated)
 
@@ -712,17 +712,13 @@ def _describe(t: optuna.trial.FrozenTrial, cfg: "Config") -> str:
         k = ua["stopped_at_rung"]
         m = (ua.get(f"rung_{k}") or {}).get("metrics") or {}
         first = cfg.search.objectives[0]["metric"]
-        return f"trial {t.number} stopped at rung {k}" + (f" ({first} {m[first]:.4g})" if _num(m.get(first)) else "")
+        return f"trial {t.number} stopped at rung {k}" + (f" ({first} {m[first]:.4g})" if _is_number(m.get(first)) else "")
     if ua.get("failure"):
         return f"trial {t.number} failed: {ua['failure']}{_log_hint(t)}"
     m = ua.get("metrics", {})
     shown = dict.fromkeys([o["metric"] for o in cfg.search.objectives] + ["exact", "f1", "latency_ms"])
     return f"trial {t.number}{' (baseline)' if ua.get('is_baseline') else ''}: " + ", ".join(
         f"{k} {m[k]:.4g}" for k in shown if isinstance(m.get(k), (int, float)))
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _log_hint(t: optuna.trial.FrozenTrial) -> str:
