@@ -116,3 +116,25 @@ def with_rungs(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
         if not report_rung(trial_dir, k, {"exact": m["exact"] - 10.0 * (1 - f), "num_parameters": m["num_parameters"]}):
             raise StoppedAtRung(k)
     return m
+
+
+def kill_when(proc: Any, load: Any, seen: Any, *, timeout: float) -> Any:
+    """Poll a running search (`proc`, a Popen) through `load()` (-> optuna.Study); the first time
+    `seen(trials)` returns something other than None, SIGKILL the search and return that snapshot (None if the
+    search ended or `timeout` seconds passed first). The process is reaped either way."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                trials = load().trials
+            except Exception:  # noqa: BLE001  (the study is not created yet)
+                continue
+            snapshot = seen(trials)
+            if snapshot is not None:
+                os.kill(proc.pid, signal.SIGKILL)
+                return snapshot
+        return None
+    finally:
+        proc.kill()
+        proc.wait()

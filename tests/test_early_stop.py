@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -186,25 +184,15 @@ def test_a_stopped_trial_survives_a_kill_and_resume(tmp_path):
 
         return optuna.load_study(study_name=cfg.run.study, storage=open_storage(cfg))
 
+    def stopped_while_another_runs(trials):
+        stopped = [t for t in trials if t.state == TrialState.PRUNED]
+        if stopped and any(t.state == TrialState.RUNNING for t in trials):
+            return {t.number: dict(t.user_attrs) for t in stopped}
+        return None
+
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
-    before = None
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            try:
-                trials = load().trials
-            except Exception:  # noqa: BLE001  (not created yet)
-                continue
-            stopped = [t for t in trials if t.state == TrialState.PRUNED]
-            if stopped and any(t.state == TrialState.RUNNING for t in trials):
-                before = {t.number: dict(t.user_attrs) for t in stopped}
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        assert before is not None, "never saw a stopped trial while another ran"
-    finally:
-        proc.kill()
-        proc.wait()
+    before = st.kill_when(proc, load, stopped_while_another_runs, timeout=120)
+    assert before is not None, "never saw a stopped trial while another ran"
     subprocess.run([sys.executable, str(script)], check=True, timeout=180, env={**env, "SYNTH_RUNG_SLEEP": "0"})
     study = load()
     for n, attrs in before.items():

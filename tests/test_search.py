@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -292,27 +291,17 @@ def test_resume_after_the_search_is_killed(tmp_path, storage):
     cfg = st.make_config(out, storage=storage, sampler="random")
     script = tmp_path / "driver.py"
     script.write_text(textwrap.dedent(DRIVER.format(tests=TESTS, out=str(out), storage=storage)))
+    def finished_and_running(trials):
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        if done and running:
+            return {t.number: (t.values, t.params) for t in done}, running[0].number
+        return None
+
     proc = subprocess.Popen([sys.executable, str(script)])
-    try:
-        deadline = time.monotonic() + 60
-        before = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            try:
-                trials = _load(cfg).trials
-            except (KeyError, ValueError, UserError):
-                continue  # not created yet
-            done = [t for t in trials if t.state == TrialState.COMPLETE]
-            running = [t for t in trials if t.state == TrialState.RUNNING]
-            if done and running:
-                before = {t.number: (t.values, t.params) for t in done}
-                interrupted = running[0].number
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        assert before is not None, "never saw a finished and a running trial together"
-    finally:
-        proc.kill()
-        proc.wait()
+    seen = st.kill_when(proc, lambda: _load(cfg), finished_and_running, timeout=60)
+    assert seen is not None, "never saw a finished and a running trial together"
+    before, interrupted = seen
     assert _load(cfg).trials[interrupted].state == TrialState.RUNNING
     subprocess.run([sys.executable, str(script)], check=True, timeout=120)
     study = _load(cfg)
