@@ -10,6 +10,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+"""The read-only shared data (SQuAD 2.0 subset, teacher) beside the checkout, where the shipped configs look."""
 DEV_JSON = SHARED / "data" / "squad2" / "dev.json"
 TRAIN_JSON = SHARED / "data" / "squad2" / "train.json"
 TEACHER = SHARED / "teachers" / "minilm-l6-h384-squad2"
@@ -17,6 +18,13 @@ TEACHER = SHARED / "teachers" / "minilm-l6-h384-squad2"
 torch.set_num_threads(1)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_sessionstart(session):  # type: ignore[no-untyped-def]
+    """Without the shared data most tests cannot run: say so in one line and fail, rather than 100 errors."""
+    if not (DEV_JSON.is_file() and TEACHER.is_dir()):
+        pytest.exit(f"tests need the shared data folder {SHARED} ({DEV_JSON.name} and the teacher): clone the "
+                    "repository beside it (the shipped configs look in ../shared)", returncode=4)
 
 
 @pytest.fixture(autouse=True)
