@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Do students under 4.6M parameters learn in the CPU study's one epoch? (issue 10: the frontier's 3x span needs
+# a learner <= 4.58M beside the best, 13.73M.) Seven `distilbo distill` runs at the CPU config's fidelity (1,000
+# questions + 1,500 transfer questions, 600 dev), the study's best settings otherwise (bottom layers, magnitude
+# selection, alpha_ce 1, T 3, warmup 10%); resumable (a finished run is skipped). ~20 min on 2 idle cores.
+#
+#   bash benchmarks/small_students.sh [RUN_DIR]        # -> benchmarks/results/small_students.json
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. "${VENV:-.venv}/bin/activate"
+RUN=${1:-runs/small-students}
+mkdir -p "$RUN"
+common=(--config configs/cpu-squad2.toml --quiet --set num_threads=1 --set warmup_ratio=0.1
+        --set layer_selection=bottom --set selection=magnitude --set alpha_ce=1.0 --set temperature=3.0)
+one() {  # name, then --set flags
+  local name=$1; shift
+  [ -f "$RUN/$name/metrics.json" ] || distilbo distill "${common[@]}" --out "$RUN/$name" "$@" > "$RUN/$name.log" 2>&1
+}
+s() { for kv in "$@"; do printf -- '--set\n%s\n' "$kv"; done; }
+mapfile -t A < <(s n_layers=4 embedding_size=32 hidden_dim=384 learning_rate=1e-3 batch_size=32)
+mapfile -t B < <(s n_layers=3 embedding_size=64 hidden_dim=384 learning_rate=1e-3 batch_size=32)
+mapfile -t C < <(s n_layers=3 embedding_size=64 hidden_dim=384 learning_rate=3e-3 batch_size=32)
+mapfile -t D < <(s n_layers=2 embedding_size=64 hidden_dim=768 learning_rate=1e-3 batch_size=32)
+mapfile -t E < <(s n_layers=3 embedding_size=64 hidden_dim=384 learning_rate=1e-3 batch_size=8)
+mapfile -t G < <(s n_layers=3 embedding_size=64 hidden_dim=384 learning_rate=3e-4 batch_size=8)
+(one 4L_E32_H384_lr1e-3_b32 "${A[@]}"; one 3L_E64_H384_lr3e-3_b32 "${C[@]}"; one 3L_E64_H384_lr1e-3_b8 "${E[@]}") &
+(one 3L_E64_H384_lr1e-3_b32 "${B[@]}"; one 2L_E64_H768_lr1e-3_b32 "${D[@]}"; one 3L_E64_H384_lr3e-4_b8 "${G[@]}") &
+wait
+python - "$RUN" <<'PY'
+import json, pathlib, subprocess, sys
+run = pathlib.Path(sys.argv[1])
+rows = []
+for d in sorted(p for p in run.iterdir() if (p / "metrics.json").is_file()):
+    m, c = json.loads((d / "metrics.json").read_text()), json.loads((d / "trial_config.json").read_text())
+    rows.append({"name": d.name, "num_parameters": m["num_parameters"], "start_HasAns_forced_f1": m.get("start_HasAns_forced_f1"),
+                 "HasAns_forced_f1": m["HasAns_forced_f1"], "train_steps": m.get("train_steps"),
+                 "train_seconds": m.get("train_seconds"),
+                 **{k: c[k] for k in ("n_layers", "embedding_size", "hidden_dim", "learning_rate", "batch_size",
+                                      "alpha_ce", "temperature", "layer_selection", "selection")}})
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+out = pathlib.Path("benchmarks/results/small_students.json")
+out.write_text(json.dumps({"commit": commit, "rows": rows}, indent=1) + "\n")
+for r in rows:
+    print(f"{r['name']:28s} {r['num_parameters'] / 1e6:5.2f}M  {r['start_HasAns_forced_f1']:5.1f} -> {r['HasAns_forced_f1']:5.1f}")
+PY
