@@ -118,17 +118,19 @@ def with_rungs(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
     return m
 
 
-def kill_when(proc: Any, load: Any, seen: Any, *, timeout: float) -> Any:
+def kill_when(proc: Any, load: Any, seen: Any, *, timeout: float,
+              not_yet: tuple[type[BaseException], ...]) -> Any:
     """Poll a running search (`proc`, a Popen) through `load()` (-> optuna.Study); the first time
     `seen(trials)` returns something other than None, SIGKILL the search and return that snapshot (None if the
-    search ended or `timeout` seconds passed first). The process is reaped either way."""
+    search ended or `timeout` seconds passed first). `load()` raising one of `not_yet` means "the study is not
+    created yet" (polled again); anything else propagates. The process is reaped either way."""
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
             try:
                 trials = load().trials
-            except Exception:  # noqa: BLE001  (the study is not created yet)
+            except not_yet:
                 continue
             snapshot = seen(trials)
             if snapshot is not None:

@@ -191,7 +191,7 @@ def test_a_stopped_trial_survives_a_kill_and_resume(tmp_path):
         return None
 
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
-    before = st.kill_when(proc, load, stopped_while_another_runs, timeout=120)
+    before = st.kill_when(proc, load, stopped_while_another_runs, timeout=120, not_yet=(Exception,))
     assert before is not None, "never saw a stopped trial while another ran"
     subprocess.run([sys.executable, str(script)], check=True, timeout=180, env={**env, "SYNTH_RUNG_SLEEP": "0"})
     study = load()

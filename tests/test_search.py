@@ -291,6 +291,7 @@ def test_resume_after_the_search_is_killed(tmp_path, storage):
     cfg = st.make_config(out, storage=storage, sampler="random")
     script = tmp_path / "driver.py"
     script.write_text(textwrap.dedent(DRIVER.format(tests=TESTS, out=str(out), storage=storage)))
+
     def finished_and_running(trials):
         done = [t for t in trials if t.state == TrialState.COMPLETE]
         running = [t for t in trials if t.state == TrialState.RUNNING]
@@ -299,7 +300,8 @@ def test_resume_after_the_search_is_killed(tmp_path, storage):
         return None
 
     proc = subprocess.Popen([sys.executable, str(script)])
-    seen = st.kill_when(proc, lambda: _load(cfg), finished_and_running, timeout=60)
+    seen = st.kill_when(proc, lambda: _load(cfg), finished_and_running, timeout=60,
+                        not_yet=(KeyError, ValueError, UserError))
     assert seen is not None, "never saw a finished and a running trial together"
     before, interrupted = seen
     assert _load(cfg).trials[interrupted].state == TrialState.RUNNING
