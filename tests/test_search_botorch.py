@@ -127,3 +127,29 @@ def test_encoding_round_trips(dist, values):
         assert decode(dist, encode(dist, dist.low) + 0.4 * (encode(dist, dist.low + dist.step) - 0.0)) in \
             range(dist.low, dist.high + 1, dist.step)
     assert not math.isnan(encode(dist, values[0]))
+
+
+def test_reference_point_is_the_feasible_fronts_nadir():
+    """Inferred reference = BoTorch's `infer_reference_point` on the Pareto front of the feasible points (not the
+    worst observed value); a finite bound from a constraint wins; infeasible points do not move it."""
+    from botorch.utils.multi_objective.hypervolume import infer_reference_point
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    from distilbo.search._mobo import ref_point
+
+    g = torch.Generator().manual_seed(0)
+    Y = torch.rand(40, 2, generator=g, dtype=torch.double) * torch.tensor([10.0, 3.0], dtype=torch.double)
+    Y[0] = torch.tensor([-50.0, -50.0], dtype=torch.double)  # a far, dominated point: the old rule's reference
+    expected = infer_reference_point(Y[is_non_dominated(Y)], scale=0.1)
+    got = ref_point(Y, [-math.inf, -math.inf])
+    assert got == pytest.approx(expected.tolist(), abs=1e-9)
+    assert min(got) > -5  # nowhere near the dominated point at -50
+    assert ref_point(Y, [2.5, -math.inf])[0] == 2.5 and ref_point(Y, [2.5, -math.inf])[1] == pytest.approx(got[1])
+    # An infeasible point that would dominate everything is left out of the front.
+    Y2 = torch.cat([Y, torch.tensor([[100.0, 100.0]], dtype=torch.double)])
+    feasible = torch.ones(41, dtype=torch.bool)
+    feasible[-1] = False
+    assert ref_point(Y2, [-math.inf, -math.inf], feasible=feasible) == pytest.approx(got, abs=1e-9)
+    # One point on the front: back off by 10% of its own size, as BoTorch does.
+    one = torch.tensor([[4.0, -2.0]], dtype=torch.double)
+    assert ref_point(one, [-math.inf, -math.inf]) == pytest.approx(infer_reference_point(one, scale=0.1).tolist())
