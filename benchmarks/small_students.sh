@@ -29,23 +29,4 @@ small="n_layers=3 embedding_size=64 hidden_dim=384"  # the 3-layer student with 
  one 3L_E64_H384_lr3e-4_b8 $small learning_rate=3e-4 batch_size=8
  one 3L_E64_H384_lr1e-3_b32_alldata $small learning_rate=1e-3 batch_size=32 max_train_samples=3937 max_transfer_samples=5915) &
 wait
-python - "$RUN" <<'PY'
-import json, pathlib, subprocess, sys
-run = pathlib.Path(sys.argv[1])
-rows = []
-for d in sorted(p for p in run.iterdir() if (p / "metrics.json").is_file()):
-    m, c = json.loads((d / "metrics.json").read_text()), json.loads((d / "trial_config.json").read_text())
-    rows.append({"name": d.name, "num_parameters": m["num_parameters"], "start_HasAns_forced_f1": m.get("start_HasAns_forced_f1"),
-                 "HasAns_forced_f1": m["HasAns_forced_f1"], "train_steps": m.get("train_steps"),
-                 "train_seconds": m.get("train_seconds"),
-                 **{k: c[k] for k in ("n_layers", "embedding_size", "hidden_dim", "learning_rate", "batch_size",
-                                      "alpha_ce", "temperature", "layer_selection", "selection", "num_train_epochs",
-                                      "max_train_samples", "max_transfer_samples")},
-                 "curve": [round(json.loads(l)["HasAns_forced_f1"], 2) for l in (d / "curves.jsonl").read_text().splitlines()
-                           if '"HasAns_forced_f1"' in l]})
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-out = pathlib.Path("benchmarks/results/small_students.json")
-out.write_text(json.dumps({"commit": commit, "rows": rows}, indent=1) + "\n")
-for r in rows:
-    print(f"{r['name']:28s} {r['num_parameters'] / 1e6:5.2f}M  {r['start_HasAns_forced_f1']:5.1f} -> {r['HasAns_forced_f1']:5.1f}")
-PY
+python benchmarks/collect_runs.py "$RUN" benchmarks/results/small_students.json

@@ -111,7 +111,7 @@ def test_stopped_trials_are_recorded_counted_and_never_on_the_front(tmp_path):
             assert t.state == TrialState.PRUNED and t.values is None and r["stopped_at_rung"] == 0
             assert "exact" not in r["metrics"]  # the partial value is never a final one
             assert not r["on_front"] and not (Path(r["trial_dir"]) / "model").exists()
-    # the samplers read COMPLETE trials only: the stopped ones are not in what they model
+    # stored as PRUNED, never COMPLETE: no reader of the study takes a stopped trial for a finished one
     seen = {t.number for t in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=False)}
     assert seen.isdisjoint({r["number"] for r in stopped})
     table = status_table(recs, width=200)
@@ -127,6 +127,46 @@ def test_stopped_trials_are_recorded_counted_and_never_on_the_front(tmp_path):
     page = Path(paths["html"]).read_text()
     assert f"<b>{len(stopped)}</b> stopped early" in page and page.count(">stopped at rung 0</td>") == len(stopped)
 
+
+
+def test_samplers_see_stopped_trials_with_a_predicted_final_value_not_the_rung_value(tmp_path):
+    """`with_rungs` reports exact - 5 at rung 0.5, so every trial that went on gained exactly 5: the prediction
+    (rung + median gain) recovers each stopped trial's true final exact (recomputed from its params), which its
+    rung value (5 below) is not. The gp sampler's view and the botorch sampler's fitted data both hold it."""
+    from distilbo.search._botorch import QmcThenBoTorch
+    from distilbo.search.study import QmcThenGp, make_sampler
+
+    cfg = st.make_config(tmp_path / "run", sampler="botorch", rungs=[0.5], rung_eta=2.0, rung_min_peers=2)
+    study = run_search(cfg, n_trials=9, trial_fn="_search_trials:with_rungs", estimate_fn="_search_trials:estimate",
+                       progress=False)
+    stopped = [t for t in study.trials if t.state == TrialState.PRUNED]
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE and "rung_0" in t.user_attrs]
+    assert stopped and len(finished) >= 3, (len(stopped), len(finished))
+
+    def true_exact(t):  # type: ignore[no-untyped-def]
+        p = {**{"n_layers": 3, "n_heads": 4}, **t.params}
+        return st.synthetic_metrics(p["n_layers"], p["n_heads"], p["learning_rate"])["exact"]
+
+    for built in (make_sampler(cfg, estimate=st.estimate), make_sampler(cfg.with_overrides({"sampler": "gp"}))):
+        inner = built._inner
+        assert isinstance(inner, (QmcThenBoTorch, QmcThenGp))
+        view = inner._view(study)
+        complete = {t.number: t for t in view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+        for t in stopped:
+            seen = complete[t.number]  # a stopped trial is in what the sampler models ...
+            exact, size = seen.values
+            assert exact == pytest.approx(true_exact(t))  # ... at its predicted final value
+            assert exact == pytest.approx(t.user_attrs["rung_0"]["metrics"]["exact"] + 5.0)
+            assert size == t.user_attrs["metrics"]["num_parameters"]
+            assert seen.constraints["failed"] == -1.0
+        assert all(t.state == TrialState.PRUNED for t in stopped)  # nothing was written back
+    # the botorch sampler fitted its exact-model on them: the last suggestion's data has one row per ran trial
+    p = study.sampler._inner.last_problem
+    ran_ok = [t for t in study.trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("failure")
+              and not t.user_attrs.get("skipped")]
+    assert p is not None and p.X_ok.shape[0] >= len(ran_ok)
+    fitted = sorted(round(v, 6) for v in p.Y_ok[:, 0].tolist())
+    assert any(round(true_exact(t), 6) in fitted for t in stopped if t.number < len(study.trials) - 1)
 
 
 def test_progress_counts_stopped_trials_as_done(tmp_path, capsys):

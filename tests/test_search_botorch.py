@@ -150,6 +150,10 @@ def test_reference_point_is_the_feasible_fronts_nadir():
     feasible = torch.ones(41, dtype=torch.bool)
     feasible[-1] = False
     assert ref_point(Y2, [-math.inf, -math.inf], feasible=feasible) == pytest.approx(got, abs=1e-9)
+    # Nothing feasible yet: behind the worst observed value (any feasible point then gains).
+    none = torch.zeros(40, dtype=torch.bool)
+    assert ref_point(Y, [-math.inf, -math.inf], feasible=none) == pytest.approx(
+        (Y.min(0).values - 0.1 * (Y.max(0).values - Y.min(0).values)).tolist())
     # One point on the front: back off by 10% of its own size, as BoTorch does.
     one = torch.tensor([[4.0, -2.0]], dtype=torch.double)
     assert ref_point(one, [-math.inf, -math.inf]) == pytest.approx(infer_reference_point(one, scale=0.1).tolist())

@@ -117,10 +117,11 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
 
     def __init__(self, *, seed: int | None, n_startup_trials: int, objectives: list[dict], constraints: list[dict],
                  known: Callable[[dict[str, Any]], dict[str, Any]] | None = None, qmc_seed: int | None = None,
-                 raw_samples: int = 512, num_restarts: int = 10) -> None:
+                 raw_samples: int = 512, num_restarts: int = 10,
+                 stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None) -> None:
         import numpy as np
 
-        self._seed, self._n_startup = seed, n_startup_trials
+        self._seed, self._n_startup, self._stopped = seed, n_startup_trials, stopped
         self._objectives = [o["metric"] for o in objectives]
         self._constraints = [(c["metric"], float(c.get("min", -math.inf)), float(c.get("max", math.inf)))
                              for c in constraints]
@@ -136,8 +137,15 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
         self.last_problem: Any = None
         """The `_mobo.Problem` of the last suggestion (what the models were fitted on), for tests and debugging."""
 
+    def _view(self, study: optuna.Study) -> Any:
+        """The study with its stopped trials as predicted finished ones (`early_stop.WithStopped`), when rungs are on."""
+        from distilbo.search.early_stop import WithStopped
+
+        return WithStopped(study, self._stopped) if self._stopped is not None else study
+
     def _startup(self, study: optuna.Study) -> bool:
-        return len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)) < self._n_startup
+        view = self._view(study)
+        return len(view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)) < self._n_startup
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
         if self._startup(study):
@@ -150,7 +158,7 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
             return self._qmc.sample_relative(study, trial, search_space)
         why = "no successful trial yet"
         try:
-            out = self._suggest(study, trial, search_space)
+            out = self._suggest(self._view(study), trial, search_space)
         except Exception as e:  # noqa: BLE001  (a model that cannot be built must not stop the study)
             why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
             log.warning("trial %d: BoTorch suggestion failed (%s); a quasi-random point instead", trial.number, why)

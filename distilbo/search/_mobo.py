@@ -87,10 +87,14 @@ def ref_point(values: Tensor, given: list[float], *, feasible: Tensor | None = N
     otherwise the nadir of the Pareto front of the feasible points minus `scale` times the front's range, BoTorch's
     `infer_reference_point` rule (Ax's too). values: n x m maximized; feasible: n bools (None: all).
 
-    Not the worst observed value: measured on DTLZ2 with a failure region (issue 13, benchmarks/peer.py), a
-    reference behind the worst point pays for the far, dominated corners of the box, and on 3 of 10 seeds the
-    search stayed there; the front's nadir keeps the gain where the trade-off is."""
-    Y = values if feasible is None or not bool(feasible.any()) else values[feasible]
+    While no point is feasible, the worst observed value minus `scale` times the observed range: a reference at
+    the nadir of infeasible points would give a first feasible point, which is usually worse, no gain at all.
+    (Measured on C2-DTLZ2, benchmarks/peer.py: with the infeasible front's nadir, 26 of 30 points infeasible.)"""
+    if feasible is not None and not bool(feasible.any()):
+        lo, hi = values.min(dim=0).values, values.max(dim=0).values
+        loose = (lo - scale * (hi - lo).clamp_min(1e-9)).tolist()
+        return [given[j] if math.isfinite(given[j]) else loose[j] for j in range(values.shape[-1])]
+    Y = values if feasible is None else values[feasible]
     front = Y[_non_dominated(Y)]
     nadir, ideal = front.min(dim=0).values, front.max(dim=0).values
     if front.shape[0] == 1:  # a single best point: back off by a share of its own size (BoTorch's singleton rule)

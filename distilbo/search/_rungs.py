@@ -10,6 +10,7 @@ ends of a front and in its sparse parts first), so a rung keeps a spread of size
 Until `min_peers` trials have reached the rung, every trial continues (there is nothing yet to compare with).
 
     keep = continues(points, index=i, eta=3, min_peers=3)      # points (n, d), every column minimized
+    final = predicted_final(41.2, gains=[3.1, 5.0, 4.2])      # 45.4: a stopped trial's value for the samplers
 
 Shape glossary:  n  trials at the rung (the candidate included)     d  objectives
 """
@@ -80,3 +81,13 @@ def continues(points: np.ndarray, *, index: int, eta: float, min_peers: int) -> 
         return True
     kept = math.ceil(n / eta)
     return bool(index in priority(points)[:kept])
+
+
+def predicted_final(rung_value: float, gains: list[float], *, min_peers: int = 3) -> float | None:
+    """A stopped trial's final value of one accuracy metric, predicted from its rung value and the gains
+    (final - rung value) of the trials that went on from the same rung and finished: rung value + their median
+    gain. None while fewer than `min_peers` such gains exist (then the trial informs no model)."""
+    clean = [float(g) for g in gains if math.isfinite(g)]
+    if len(clean) < max(1, min_peers) or not math.isfinite(rung_value):
+        return None
+    return float(rung_value + np.median(clean))

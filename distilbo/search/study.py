@@ -52,7 +52,7 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -147,8 +147,9 @@ class QmcThenGp(optuna.samplers.BaseSampler):
     QMCSampler draws a study's very first trial at random (it needs one trial to know the search space); with the
     baseline enqueued (the default), that first trial is the baseline."""
 
-    def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None) -> None:
-        self._n_startup = n_startup_trials
+    def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None,
+                 stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None) -> None:
+        self._n_startup, self._stopped = n_startup_trials, stopped
         qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -156,15 +157,22 @@ class QmcThenGp(optuna.samplers.BaseSampler):
             self._gp = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
                                                  deterministic_objective=False)
 
+    def _view(self, study: optuna.Study) -> optuna.Study:
+        from distilbo.search.early_stop import WithStopped
+
+        return WithStopped(study, self._stopped) if self._stopped is not None else study  # type: ignore[return-value]
+
     def _active(self, study: optuna.Study) -> optuna.samplers.BaseSampler:
         done = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
         return self._qmc if done < self._n_startup else self._gp
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
-        return self._active(study).infer_relative_search_space(study, trial)
+        return self._active(self._view(study)).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
-        return self._active(study).sample_relative(study, trial, search_space)
+        view = self._view(study)
+        sampler = self._active(view)
+        return sampler.sample_relative(view if sampler is self._gp else study, trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
         return self._active(study).sample_independent(study, trial, param_name, param_distribution)
@@ -246,15 +254,30 @@ def _base_sampler(cfg: Config, *, seed: int | None, qmc_seed: int | None = None,
             from distilbo.search._botorch import QmcThenBoTorch
 
             return QmcThenBoTorch(seed=seed, n_startup_trials=s.n_startup_trials, objectives=s.objectives,
-                                  constraints=s.constraints, known=known, qmc_seed=qmc_seed)
+                                  constraints=s.constraints, known=known, qmc_seed=qmc_seed,
+                                  stopped=_stopped_fn(cfg))
         if s.sampler == "gp":
-            return QmcThenGp(seed=seed, n_startup_trials=s.n_startup_trials, qmc_seed=qmc_seed)
+            return QmcThenGp(seed=seed, n_startup_trials=s.n_startup_trials, qmc_seed=qmc_seed,
+                             stopped=_stopped_fn(cfg))
         if s.sampler == "tpe":
             return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True,
                                               constant_liar=True)
         if s.sampler == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, s.n_trials // 4)))
         return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _stopped_fn(cfg: Config) -> Callable[[list[FrozenTrial]], list[FrozenTrial]] | None:
+    """trials -> their stopped ones as predicted finished trials (`early_stop.stopped_as_finished`), or None
+    when the search stops no trial (no rungs)."""
+    if not cfg.search.rungs:
+        return None
+    from distilbo.search.early_stop import stopped_as_finished
+
+    objectives = list(cfg.search.objectives)
+    needed = [c["metric"] for c in cfg.search.constraints]
+    return lambda trials: stopped_as_finished(trials, objectives, needed,
+                                              constraints=lambda m: constraint_values(cfg, m, failed=False))
 
 
 def constraint_names(cfg: Config) -> list[str]:
