@@ -3,8 +3,8 @@
 # never trained one with the winning settings? (issue 10: the 3x span.) `distilbo distill` runs at the CPU config's
 # fidelity (1,000 questions + 1,500 transfer questions, one epoch, 600 dev) with the best trial's settings (trial
 # 23: lr 1e-3, alpha_ce 0.94, T 2.36, batch 24, bottom layers, magnitude selection): trial 23's own shape again
-# (the noise control), the teacher's full shape (22.7M) at lr 1e-3 and at lr 1e-4. Resumable (a finished run is
-# skipped). ~35 min on 2 idle cores.
+# (a control: trials are seeded, so it must give trial 23's score), the teacher's full shape (22.57M) at lr 1e-3
+# and at lr 1e-4. Resumable (a finished run is skipped). ~35 min on 2 idle cores.
 #
 #   bash benchmarks/large_students.sh [RUN_DIR]        # -> benchmarks/results/large_students.json
 set -euo pipefail
