@@ -210,7 +210,9 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="run only seeds >= this (split the seeds over two processes writing the same JSON)")
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--es-trials", type=int, default=80)
     ap.add_argument("--out", type=Path, default=RESULTS / "early_stopping.json")
@@ -229,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         data["setup"] = {"trials": a.trials, "es_trials": a.es_trials, "rungs": RUNGS, "rung_eta": 3.0,
                          "rung_min_peers": 3, "rung_questions": RUNG_QUESTIONS, "tau": TAU, "tau_lr_exp": TAU_LR_EXP,
                          "machine": machine(), "command": "python benchmarks/early_stopping.py " + " ".join(argv or sys.argv[1:])}
-        todo = [(m, s) for s in range(a.seeds) for m in a.methods if str(s) not in data["runs"].get(m, {})]
+        todo = [(m, s) for s in range(a.seed_start, a.seeds) for m in a.methods if str(s) not in data["runs"].get(m, {})]
         print(f"{len(todo)} studies to run", flush=True)
         for i, (m, s) in enumerate(todo, 1):
+            if str(s) in load_json(a.out).get("runs", {}).get(m, {}):
+                continue  # the other process did it meanwhile
             res = run_one(m, s, trials=a.trials, es_trials=a.es_trials)
             res["commit"] = data["setup"]["machine"].get("commit")
 
