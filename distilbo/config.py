@@ -188,9 +188,11 @@ RUNTIMES = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8")
 
 @dataclass
 class SearchConfig:
-    sampler: str = "gp"
-    """`botorch` (constrained qLogNEHVI: failures and exact metrics modeled apart; `distilbo.search._botorch`),
-    `gp` (Optuna GPSampler, constrained log-EHVI), `tpe`, `nsga2` or `random`."""
+    sampler: str = "botorch"
+    """`botorch` (the default: constrained qLogNEHVI, failures and exact metrics modeled apart;
+    `distilbo.search._botorch`), `gp` (Optuna GPSampler, constrained log-EHVI), `tpe`, `nsga2` or `random`.
+    Why botorch: benchmarks/README.md, "Search against the peer" (ahead of gp on 2 of BoTorch's 3 test problems,
+    level on the full-scale surrogate)."""
     n_trials: int = 40
     """Trial budget of the study (finished trials, including failures)."""
     n_startup_trials: int = 5
@@ -218,7 +220,8 @@ class SearchConfig:
     first `rung_questions` dev questions and compared with every trial that reached the same rung, its exact size
     (and predicted latency) beside its rung accuracy (`distilbo.search._rungs`: non-dominated sorting, the best
     1 / `rung_eta` go on). A stopped trial is PRUNED with `stopped_at_rung`, keeps no checkpoint, counts toward
-    the budget, is never on the frontier and is not shown to the sampler. Empty (the default): no early stopping."""
+    the budget, is never on the frontier; the gp/botorch samplers see it at a predicted final accuracy (rung score +
+    the median gain of the trials that went on), never at its rung score. Empty (the default): no early stopping."""
     rung_eta: float = 3.0
     """At a rung the best ceil(n / rung_eta) of the n trials that reached it go on; the others stop."""
     rung_min_peers: int = 3

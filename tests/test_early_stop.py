@@ -1,5 +1,6 @@
 """Early stopping at rungs (issue 14): the ranking against plain recounts, and stopped trials in a real study:
-recorded as stopped, never on the frontier, no checkpoint, counted in the budget, invisible to the sampler, rung
+recorded as stopped, never on the frontier, no checkpoint, counted in the budget, seen by the samplers at a
+predicted final value (never the rung value), rung
 results shared between workers, and a kill + resume that keeps them."""
 
 from __future__ import annotations

@@ -129,31 +129,21 @@ def test_encoding_round_trips(dist, values):
     assert not math.isnan(encode(dist, values[0]))
 
 
-def test_reference_point_is_the_feasible_fronts_nadir():
-    """Inferred reference = BoTorch's `infer_reference_point` on the Pareto front of the feasible points (not the
-    worst observed value); a finite bound from a constraint wins; infeasible points do not move it."""
+def test_reference_point_is_the_feasible_fronts_nadir_backed_off_by_the_observed_range():
+    """Inferred reference = the nadir of the feasible points' Pareto front minus 10% of the observed range (all
+    points), hand-computed; a finite bound from a constraint wins; infeasible points leave the front but still
+    count in the range; with nothing feasible, behind the worst observed value; one point: BoTorch's rule."""
     from botorch.utils.multi_objective.hypervolume import infer_reference_point
-    from botorch.utils.multi_objective.pareto import is_non_dominated
 
     from distilbo.search._mobo import ref_point
 
-    g = torch.Generator().manual_seed(0)
-    Y = torch.rand(40, 2, generator=g, dtype=torch.double) * torch.tensor([10.0, 3.0], dtype=torch.double)
-    Y[0] = torch.tensor([-50.0, -50.0], dtype=torch.double)  # a far, dominated point: the old rule's reference
-    expected = infer_reference_point(Y[is_non_dominated(Y)], scale=0.1)
-    got = ref_point(Y, [-math.inf, -math.inf])
-    assert got == pytest.approx(expected.tolist(), abs=1e-9)
-    assert min(got) > -5  # nowhere near the dominated point at -50
-    assert ref_point(Y, [2.5, -math.inf])[0] == 2.5 and ref_point(Y, [2.5, -math.inf])[1] == pytest.approx(got[1])
-    # An infeasible point that would dominate everything is left out of the front.
-    Y2 = torch.cat([Y, torch.tensor([[100.0, 100.0]], dtype=torch.double)])
-    feasible = torch.ones(41, dtype=torch.bool)
-    feasible[-1] = False
-    assert ref_point(Y2, [-math.inf, -math.inf], feasible=feasible) == pytest.approx(got, abs=1e-9)
-    # Nothing feasible yet: behind the worst observed value (any feasible point then gains).
-    none = torch.zeros(40, dtype=torch.bool)
-    assert ref_point(Y, [-math.inf, -math.inf], feasible=none) == pytest.approx(
-        (Y.min(0).values - 0.1 * (Y.max(0).values - Y.min(0).values)).tolist())
-    # One point on the front: back off by 10% of its own size, as BoTorch does.
+    # maximized; front (1,5) (3,3) (5,1): nadir (1,1); (0,0) and (-10,2) are dominated; range (15, 5)
+    Y = torch.tensor([[1.0, 5.0], [3.0, 3.0], [5.0, 1.0], [0.0, 0.0], [-10.0, 2.0]], dtype=torch.double)
+    assert ref_point(Y, [-math.inf, -math.inf]) == pytest.approx([1 - 1.5, 1 - 0.5])
+    assert ref_point(Y, [2.5, -math.inf]) == pytest.approx([2.5, 0.5])
+    feasible = torch.tensor([True, True, False, True, True])  # (5,1) infeasible: front (1,5) (3,3), nadir (1,3)
+    assert ref_point(Y, [-math.inf, -math.inf], feasible=feasible) == pytest.approx([-0.5, 2.5])
+    none = torch.zeros(5, dtype=torch.bool)  # nothing feasible: worst observed (-10, 0) minus the margin
+    assert ref_point(Y, [-math.inf, -math.inf], feasible=none) == pytest.approx([-11.5, -0.5])
     one = torch.tensor([[4.0, -2.0]], dtype=torch.double)
     assert ref_point(one, [-math.inf, -math.inf]) == pytest.approx(infer_reference_point(one, scale=0.1).tolist())
