@@ -15,7 +15,8 @@ OUT=${OUT:-$PWD/runs/cpu-squad2}
 RESULTS=${RESULTS:-$PWD/benchmarks/results/cpu-squad2}
 # CPU fidelity is the config's (training questions, transfer set, dev subset, one epoch); two workers
 # with one thread each (small matmuls scale poorly across threads).
-distilbo search --config configs/cpu-squad2.toml --trials "$TRIALS" --set out="$OUT" --no-report
+# The committed study (2026-12-02) ran with the gp sampler; the config's default is botorch since 2026-12-03.
+distilbo search --config configs/cpu-squad2.toml --trials "$TRIALS" --set out="$OUT" --sampler "${SAMPLER:-gp}" --no-report
 distilbo report --config configs/cpu-squad2.toml --set out="$OUT"
 mkdir -p "$RESULTS"
 for f in frontier.png frontier.json trials.csv; do cp "$OUT/cpu-squad2/report/$f" "$RESULTS/"; done

@@ -93,7 +93,7 @@ def ref_point(values: Tensor, given: list[float], *, feasible: Tensor | None = N
     dominated corners: 93.5 / 80.7 / 61.6. BoTorch's `infer_reference_point` (the front's nadir minus 10% of the
     front's range) cuts them but makes the box as small as the front found so far, so points along the unexplored
     rest of a front gain nothing and C2-DTLZ2's search stopped looking for feasible ones: 98.1 / 56.4 / 59.2. The
-    front's nadir with the observed range as the margin: see benchmarks/README.md."""
+    front's nadir with the observed range as the margin keeps most of both: 97.1 / 65.3 / 73.8."""
     n, m = values.shape
     span = (values.max(dim=0).values - values.min(dim=0).values) if n > 1 else values[0].abs()
     margin = scale * span.clamp_min(1e-9)
