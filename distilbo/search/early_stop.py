@@ -23,9 +23,9 @@ What the samplers learn from it (`stopped_as_finished`): its rung value is never
 botorch samplers see a stopped trial as a finished one whose accuracy is a PREDICTION, rung value + the median gain
 (final - rung value) of the trials that went on from the same rung and finished (`_rungs.predicted_final`), and
 whose size and latency are the exact values known before training. Until 3 trials have gone on from that rung and
-finished, it informs no model. Measured on the surrogate (benchmarks/early_stopping.py): left out, the stopped
-trials were invisible and the GP modeled ~10 of 80 trials; the prediction puts them back. tpe, nsga2 and random
-never see stopped trials (Optuna's own handling of PRUNED trials).
+finished, it informs no model. Measured on the surrogate (benchmarks/early_stopping.py, gp, 120 epochs): left
+out, the GP modeled ~10 of 80 trials and ended at HV 2,063 (seeds 0-4); seen at predicted values, 2,256 (10 seeds;
+full fidelity: 2,228). tpe, nsga2 and random never see stopped trials (Optuna's own handling of PRUNED trials).
 """
 
 from __future__ import annotations
