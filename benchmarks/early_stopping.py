@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import surrogate as S  # noqa: E402
 from _bench_io import load_json, machine, update_json  # noqa: E402
-from search_efficiency import REF_EXACT, REF_PARAMS_M, hypervolume_2d, make_config  # noqa: E402
+from search_efficiency import REF_EXACT, hypervolume_2d, make_config  # noqa: E402
 
 RESULTS = HERE / "results"
 EPOCHS = 3.0
