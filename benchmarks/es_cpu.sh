@@ -8,8 +8,7 @@
 # than TIMEOUT in all: compare the two at TIMEOUT from the trials' completion times).
 #
 #   nohup bash benchmarks/es_cpu.sh > runs/es-cpu.log 2>&1 &      # ~80 min on 2 cores
-#   (the analysis, HV per CPU-hour cut at TIMEOUT and both frontiers, is not written yet: read both studies with
-#   `distilbo status --config configs/cpu-squad2.toml --set out=$OUT/full --study es-cpu-full`, same for rungs)
+#   python benchmarks/es_cpu.py --out-dir runs/es-cpu    # HV per CPU-hour cut at TIMEOUT, both frontiers, the plot
 #
 # The code that runs is this script's checkout (PYTHONPATH), so a snapshot can run while the main checkout changes:
 #   git worktree add /tmp/es-snap HEAD && VENV=$PWD/.venv OUT=$PWD/runs/es-cpu bash /tmp/es-snap/benchmarks/es_cpu.sh
