@@ -52,11 +52,12 @@ def study_rows(out_dir: Path, name: str, study: str) -> list[dict[str, Any]]:
     for r in recs:
         start = _ts(r["datetime_start"]) - t0
         m = r["metrics"]
-        rows.append({"number": r["number"], "status": r["status"], "start_s": round(start, 1),
+        rows.append({"number": r["number"], "status": r["status"], "params": r["params"], "start_s": round(start, 1),
                      "end_s": round(start + r["duration_s"], 1), "f1": m.get(METRIC),
                      "params_m": m["num_parameters"] / 1e6 if m.get("num_parameters") else None,
                      "feasible": bool(r["feasible"]) and r["status"] == "ok" and (m.get(METRIC) or 0) >= THRESHOLD,
-                     "stopped_at_rung": r["stopped_at_rung"], "is_baseline": r["is_baseline"]})
+                     "stopped_at_rung": r["stopped_at_rung"], "is_baseline": r["is_baseline"],
+                     "rung_f1": {k: v.get("metrics", {}).get(METRIC) for k, v in r["rungs"].items()}})
     return sorted(rows, key=lambda r: r["end_s"])
 
 
@@ -92,6 +93,19 @@ def summarize(rows: list[dict[str, Any]], budget: float) -> dict[str, Any]:
             "trials": rows}
 
 
+def paired(full: list[dict[str, Any]], rungs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Trials the two studies ran with the same settings (both are seeded alike, so their start-up points agree):
+    what the rung said of each against where it ended without rungs."""
+    out = []
+    for r in rungs:
+        twin = next((f for f in full if f["params"] == r["params"] and f["status"] == "ok"), None)
+        if twin is not None and r["rung_f1"]:
+            out.append({"number": r["number"], "params_m": round(r["params_m"], 3), "status": r["status"],
+                        "rung_f1": round(next(iter(r["rung_f1"].values())), 2), "final_f1_without_rungs":
+                        round(twin["f1"], 2), "final_f1": None if r["f1"] is None else round(r["f1"], 2)})
+    return out
+
+
 def time_to(curve: list[list[float]], hv: float) -> float | None:
     """CPU-hours at which a curve first reaches `hv`."""
     return next((h for h, v in curve if v >= hv - 1e-9), None)
@@ -112,6 +126,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         rows = [r for r in s["trials"] if r["end_s"] <= summary["budget_s"] and r["f1"] is not None and r["params_m"]]
         ok = [r for r in rows if r["status"] == "ok"]
         ax2.scatter([r["params_m"] for r in ok], [r["f1"] for r in ok], s=14, color=color, alpha=0.45)
+        stopped = [r for r in s["trials"] if r["status"] == "stopped" and r["end_s"] <= summary["budget_s"]
+                   and r["params_m"] and r["rung_f1"].get(r["stopped_at_rung"]) is not None]
+        ax2.scatter([r["params_m"] for r in stopped], [r["rung_f1"][r["stopped_at_rung"]] for r in stopped],
+                    s=18, marker="x", color=color, alpha=0.6, label=f"{name}: stopped, at the rung score")
         fr = s["front"]
         ax2.step([p["params_m"] for p in fr], [p["f1"] for p in fr], where="post", color=color, marker="o",
                  label=f"{name} frontier ({len(fr)} points)")
@@ -131,12 +149,14 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=4500.0, help="CPU-seconds per study (es_cpu.sh's TIMEOUT)")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "es_cpu.json")
     args = ap.parse_args()
-    studies = {name: summarize(study_rows(args.out_dir, name, study), args.budget) for name, study in STUDIES.items()}
+    rows = {name: study_rows(args.out_dir, name, study) for name, study in STUDIES.items()}
+    studies = {name: summarize(rows[name], args.budget) for name in STUDIES}
     full, rungs = studies["full"], studies["rungs"]
     summary = {"machine": machine(packages=("optuna", "botorch", "torch"), watch=("../distilbo", "es_cpu.py")),
                "budget_s": args.budget, "ref": REF, "threshold": THRESHOLD, "studies": studies,
                "rungs_reach_full_hv_at_h": time_to(rungs["curve"], full["hv"]),
-               "full_reach_rungs_hv_at_h": time_to(full["curve"], rungs["hv"])}
+               "full_reach_rungs_hv_at_h": time_to(full["curve"], rungs["hv"]),
+               "paired": paired(rows["full"], rows["rungs"])}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(summary, indent=1) + "\n")
     plot(summary, args.results.with_suffix(".png"))
@@ -144,6 +164,9 @@ def main() -> None:
         print(f"{name:6s} HV {s['hv']:8.2f} ({s['hv_per_cpu_hour']:.1f} per CPU-h), best {s['best_f1']}, "
               f"{s['counts']}, {s['feasible']} feasible, front: "
               + ", ".join(f"#{p['number']} {p['params_m']:.2f}M {p['f1']:.1f}" for p in s["front"]))
+    for p in summary["paired"]:
+        print(f"same settings: #{p['number']} {p['params_m']:.2f}M rung {p['rung_f1']:.1f} -> {p['status']} "
+              f"(final {p['final_f1']}); without rungs {p['final_f1_without_rungs']:.1f}")
     print(f"rungs reach full's HV at {summary['rungs_reach_full_hv_at_h']} CPU-h; full reaches rungs' HV at "
           f"{summary['full_reach_rungs_hv_at_h']} CPU-h (budget {args.budget / 3600:.2f})")
 
