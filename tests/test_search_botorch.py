@@ -147,3 +147,29 @@ def test_reference_point_is_the_feasible_fronts_nadir_backed_off_by_the_observed
     assert ref_point(Y, [-math.inf, -math.inf], feasible=none) == pytest.approx([-11.5, -0.5])
     one = torch.tensor([[4.0, -2.0]], dtype=torch.double)
     assert ref_point(one, [-math.inf, -math.inf]) == pytest.approx(infer_reference_point(one, scale=0.1).tolist())
+
+
+def test_the_search_process_suggests_on_the_workers_threads_and_restores_its_own(tmp_path, monkeypatch):
+    """`[run] num_threads` bounds the search process's own torch threads while the botorch sampler fits and
+    optimizes (two studies side by side on 2 cores each fitting on both starved the other's trial), and the
+    caller's setting comes back after run_search. Recorded inside the real suggestion, not read from the config."""
+    from distilbo.search import _mobo
+
+    seen: list[int] = []
+    real = _mobo.suggest
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_mobo, "suggest", recording)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # a caller on 2 cores (torch's default here); 1 inside tells the two apart
+    try:
+        cfg = st.make_config(tmp_path, sampler="botorch", n_trials=5, n_startup_trials=3)
+        cfg.run.num_threads = 1
+        run_search(cfg, n_trials=5, trial_fn=st.smooth, estimate_fn=st.estimate, progress=False)
+        assert seen and set(seen) == {1}, seen
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -23,6 +23,7 @@ shows the running trials' phase, epoch, step, loss and ETA, and the study's ETA,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -31,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -414,7 +416,29 @@ def _worker_main(cfg: "Config", budget: int, deadline: float | None,
         target, until = max(0, queued() - index), time.time() + 120
         while queued() > target and time.time() < until:
             time.sleep(0.2)
-    work(study, objective, budget=budget, grace_period=cfg.search.grace_period, deadline=deadline)
+    with _sampler_threads(cfg):
+        work(study, objective, budget=budget, grace_period=cfg.search.grace_period, deadline=deadline)
+
+
+@contextlib.contextmanager
+def _sampler_threads(cfg: "Config") -> Iterator[None]:
+    """While the search runs, its own process's torch threads (the gp and botorch samplers fit and optimize in it,
+    for seconds to minutes a trial) are the worker's `[run] num_threads`, like its trials, so a suggestion takes
+    no more cores than the trial it waits for; restored after (run_search is a library call too). Unset, torch
+    takes every core: two workers, or two studies side by side, each fitting on both cores of a 2-core machine
+    starved the other's running trial (benchmarks/README.md, issue 14 on real trials). Only the model-based
+    samplers use torch; tpe, random and nsga2 studies never load it here."""
+    if cfg.search.sampler not in ("gp", "botorch") or cfg.run.num_threads <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(cfg.run.num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _devices(cfg: "Config", workers: int) -> list[str | None]:
@@ -815,8 +839,9 @@ def _run_workers(study: optuna.Study, cfg: "Config", *, budget: int, workers: in
     s = cfg.search
     if workers == 1:
         objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
-        work(study, objective, budget=budget, grace_period=s.grace_period, deadline=deadline,
-             on_trial=shown.update)
+        with _sampler_threads(cfg):
+            work(study, objective, budget=budget, grace_period=s.grace_period, deadline=deadline,
+                 on_trial=shown.update)
         return study
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker_main, name=f"distilbo-worker-{i}",
