@@ -128,8 +128,9 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         ax2.scatter([r["params_m"] for r in ok], [r["f1"] for r in ok], s=14, color=color, alpha=0.45)
         stopped = [r for r in s["trials"] if r["status"] == "stopped" and r["end_s"] <= summary["budget_s"]
                    and r["params_m"] and r["rung_f1"].get(r["stopped_at_rung"]) is not None]
-        ax2.scatter([r["params_m"] for r in stopped], [r["rung_f1"][r["stopped_at_rung"]] for r in stopped],
-                    s=18, marker="x", color=color, alpha=0.6, label=f"{name}: stopped, at the rung score")
+        if stopped:
+            ax2.scatter([r["params_m"] for r in stopped], [r["rung_f1"][r["stopped_at_rung"]] for r in stopped],
+                        s=18, marker="x", color=color, alpha=0.6, label=f"{name}: stopped, at the rung score")
         fr = s["front"]
         ax2.step([p["params_m"] for p in fr], [p["f1"] for p in fr], where="post", color=color, marker="o",
                  label=f"{name} frontier ({len(fr)} points)")
@@ -138,7 +139,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     ax1.legend(loc="lower right", fontsize=8)
     ax2.axhline(THRESHOLD, color="grey", lw=0.8, ls="--")
     ax2.set(xlabel="parameters (M)", ylabel=f"{METRIC} (300 dev questions)", title="Finished trials and frontiers")
-    ax2.legend(loc="lower right", fontsize=8)
+    ax2.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
