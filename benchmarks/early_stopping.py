@@ -60,7 +60,10 @@ TAU_MIN, TAU_MAX = 0.05, 2.0
 RUNG_QUESTIONS = 2000
 OOM_EPOCHS = 0.05
 METHODS = {"gp": ("gp", False), "gp-es": ("gp", True), "random": ("random", False),
-           "random-es": ("random", True), "tpe": ("tpe", False)}
+           "random-es": ("random", True), "tpe": ("tpe", False), "gp-es-ff": ("gp", True), "random-es-ff": ("random", True)}
+FEASIBLE_FIRST = {"gp-es-ff", "random-es-ff"}
+"""ES methods whose rungs rank the trials that meet the threshold first (`rung_feasible_first`, the default since
+2026-12-04); `gp-es` / `random-es` are the objectives-only ranking the earlier runs measured."""
 
 
 # ---------------------------------------------------------------------------------------------- learning curves
@@ -141,7 +144,8 @@ def run_one(method: str, seed: int, *, trials: int, es_trials: int) -> dict[str,
         cfg = make_config(sampler, seed, Path(tmp), n_trials=n)
         if es:
             cfg = cfg.with_overrides({"rungs": RUNGS, "rung_eta": 3.0, "rung_min_peers": 3,
-                                      "rung_questions": RUNG_QUESTIONS})
+                                      "rung_questions": RUNG_QUESTIONS,
+                                      "rung_feasible_first": method in FEASIBLE_FIRST})
         t0 = time.time()
         study = run_search(cfg, n_trials=n, workers=1, trial_fn=es_trial_fn if es else S.surrogate_trial_fn,
                            estimate_fn=S.surrogate_estimate, progress=False)
@@ -175,7 +179,7 @@ def summarize(data: dict[str, Any], *, full: float = 40 * EPOCHS) -> dict[str, A
                              "mean_stopped": round(float(np.mean([r["stopped"] for r in runs.values()])), 1),
                              "mean_completed": round(float(np.mean([r["completed"] for r in runs.values()])), 1),
                              "mean_seconds": round(float(np.mean([r["seconds"] for r in runs.values()])), 1)}
-    for base, es in (("gp", "gp-es"), ("random", "random-es")):
+    for base, es in (("gp", "gp-es"), ("random", "random-es"), ("gp", "gp-es-ff"), ("random", "random-es-ff")):
         if base in out["methods"] and es in out["methods"]:
             target = out["methods"][base]["mean_hv_at_full"]
             mean = out["methods"][es]["mean_hv"]
@@ -193,7 +197,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     styles = {"gp": ("C0", "-"), "gp-es": ("C0", "--"), "random": ("C2", "-"), "random-es": ("C2", "--"),
-              "tpe": ("C1", "-")}
+              "tpe": ("C1", "-"), "gp-es-ff": ("C3", "--"), "random-es-ff": ("C4", "--"), "gp-es-blind": ("C7", ":")}
     for m, s in summary["methods"].items():
         c, ls = styles.get(m, ("k", ":"))
         ax.plot(summary["grid_epochs"], s["mean_hv"], color=c, linestyle=ls, label=f"{m} ({s['seeds']} seeds)")

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 import _search_trials as st
 from distilbo.search import records, run_search, status_table
-from distilbo.search._rungs import continues, crowding_distance, front_ranks, priority
+from distilbo.search._rungs import continues, crowding_distance, front_ranks, priority, violations
 from distilbo.search.early_stop import report_rung
 
 TESTS = str(Path(__file__).resolve().parent)
@@ -67,6 +67,30 @@ def test_a_trial_goes_on_when_it_is_in_the_best_third_by_pareto_rank():
     assert all(continues(pts[:2], index=i, eta=3, min_peers=3) for i in range(2))
     with pytest.raises(ValueError):
         continues(pts, index=0, eta=1.0, min_peers=1)
+
+
+def test_students_that_meet_the_threshold_at_a_rung_rank_first():
+    """A real decision (benchmarks/es_cpu.sh, 2026-12-04, rung at 0.34, eta 3, threshold HasAns_forced_f1 >= 20):
+    six students at the rung as (params, rung score), trial 5 deciding last. By the objectives alone the front is
+    {2, 5, 1} and the best ceil(6 / 3) = 2 are its ends, trial 2 (6.27M at 6.6, far below the threshold) and
+    trial 1, so trial 5 (8.54M at 24.9; without rungs it finished at 33.1, on the frontier) stopped. Only 1 and 5
+    meet the threshold: ranked first, both go on; the others follow by their shortfall, recounted by hand."""
+    rows = [{"num_parameters": 17.24e6, "f1": 9.1}, {"num_parameters": 21.12e6, "f1": 43.3},
+            {"num_parameters": 6.27e6, "f1": 6.6}, {"num_parameters": 10.63e6, "f1": 7.1},
+            {"num_parameters": 11.38e6, "f1": 13.2}, {"num_parameters": 8.54e6, "f1": 24.9}]
+    pts = np.array([[-r["f1"], r["num_parameters"]] for r in rows])
+    assert not continues(pts, index=5, eta=3, min_peers=3)  # what the run decided, objectives only
+    v = violations(rows, [("f1", 20.0, math.inf)])
+    assert list(v) == pytest.approx([(20 - 9.1) / 20, 0, (20 - 6.6) / 20, (20 - 7.1) / 20, (20 - 13.2) / 20, 0])
+    assert continues(pts, index=5, eta=3, min_peers=3, violation=v)
+    assert list(priority(pts, v)) == [1, 5, 4, 0, 3, 2]  # both ends of the feasible front, then least shortfall
+    # nothing meets the threshold: least shortfall first; no threshold given: the plain ranking
+    assert list(priority(pts[[0, 2, 3, 4]], v[[0, 2, 3, 4]])) == [3, 0, 2, 1]
+    assert list(priority(pts, np.zeros(6))) == list(priority(pts))
+    # a maximum (size budget) adds its relative excess; a metric the row lacks counts nothing
+    both = violations([{"f1": 10.0, "num_parameters": 12e6}, {"f1": 30.0}],
+                      [("f1", 20.0, math.inf), ("num_parameters", -math.inf, 10e6)])
+    assert list(both) == pytest.approx([0.5 + 0.2, 0.0])
 
 
 def test_report_rung_outside_a_search_always_goes_on(tmp_path, monkeypatch):

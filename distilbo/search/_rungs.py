@@ -8,8 +8,12 @@ is among the best ceil(n / eta) of those n, else it stops. "Best" is multi-objec
 by non-dominated sorting (front 0 first), and within a front by crowding distance (NSGA-II: the points at the
 ends of a front and in its sparse parts first), so a rung keeps a spread of sizes, not only the biggest students.
 Until `min_peers` trials have reached the rung, every trial continues (there is nothing yet to compare with).
+With the search's thresholds (`rung_feasible_first`, the default), the trials that meet them at the rung rank
+ahead of those that do not (constrained domination), so a below-threshold student at a front's size end does not
+keep its place over a good one by crowding alone (seen on real trials, benchmarks/README.md, issue 14).
 
     keep = continues(points, index=i, eta=3, min_peers=3)      # points (n, d), every column minimized
+    keep = continues(points, index=i, eta=3, min_peers=3, violation=violations(rows, [("f1", 20.0, math.inf)]))
     final = predicted_final(41.2, gains=[3.1, 5.0, 4.2])      # 45.4: a stopped trial's value for the samplers
 
 Shape glossary:  n  trials at the rung (the candidate included)     d  objectives
@@ -56,21 +60,35 @@ def crowding_distance(points: np.ndarray) -> np.ndarray:
     return dist
 
 
-def priority(points: np.ndarray) -> np.ndarray:
+def priority(points: np.ndarray, violation: np.ndarray | None = None) -> np.ndarray:
     """(n,) order of the points, best first: by front rank, then by crowding distance within the front (larger
-    first), then by index (earlier first), so the order is deterministic."""
+    first), then by index (earlier first), so the order is deterministic. With `violation` ((n,) >= 0, how far
+    each point misses the search's thresholds, 0 = meets them all), the points that meet them come first, ranked
+    so among themselves, and the others after them, least violation first (Deb's constrained domination, as in
+    NSGA-II with constraints): a below-threshold student at the end of a front no longer takes a place by its
+    infinite crowding distance."""
     points = np.asarray(points, dtype=np.float64)
-    ranks = front_ranks(points)
-    crowd = np.zeros(len(points))
-    for r in np.unique(ranks):
-        members = np.flatnonzero(ranks == r)
-        crowd[members] = crowding_distance(points[members])
-    return np.lexsort((np.arange(len(points)), -crowd, ranks))
+    n = len(points)
+    v = np.zeros(n) if violation is None else np.asarray(violation, dtype=np.float64)
+    ok, bad = np.flatnonzero(v <= 0), np.flatnonzero(v > 0)
+    ranks = np.zeros(n, dtype=np.int64)
+    crowd = np.zeros(n)
+    if len(ok):
+        ranks[ok] = front_ranks(points[ok])
+        for r in np.unique(ranks[ok]):
+            members = ok[ranks[ok] == r]
+            crowd[members] = crowding_distance(points[members])
+    if len(bad):
+        ranks[bad] = ranks[ok].max() + 1 if len(ok) else 0
+        crowd[bad] = -v[bad]  # after every front that meets the thresholds, least violation first
+    return np.lexsort((np.arange(n), -crowd, ranks))
 
 
-def continues(points: np.ndarray, *, index: int, eta: float, min_peers: int) -> bool:
+def continues(points: np.ndarray, *, index: int, eta: float, min_peers: int,
+              violation: np.ndarray | None = None) -> bool:
     """Whether the trial at row `index` of `points` (every trial at this rung, it included; all minimized) goes on:
-    True while fewer than `min_peers` trials are at the rung, else when it is among the best ceil(n / eta)."""
+    True while fewer than `min_peers` trials are at the rung, else when it is among the best ceil(n / eta)
+    (`priority`, with `violation` when given)."""
     points = np.asarray(points, dtype=np.float64)
     n = len(points)
     if not 0 <= index < n:
@@ -80,7 +98,23 @@ def continues(points: np.ndarray, *, index: int, eta: float, min_peers: int) -> 
     if n < max(1, min_peers):
         return True
     kept = math.ceil(n / eta)
-    return bool(index in priority(points)[:kept])
+    return bool(index in priority(points, violation)[:kept])
+
+
+def violations(rows: list[dict[str, float]], constraints: list[tuple[str, float, float]]) -> np.ndarray:
+    """(n,) how far each rung result misses `constraints` ((metric, min, max), +-inf for no bound): the sum of its
+    shortfalls, each relative to its bound (so metrics of any scale add up); a metric the row lacks counts 0."""
+    out = np.zeros(len(rows))
+    for i, row in enumerate(rows):
+        for metric, lo, hi in constraints:
+            v = row.get(metric)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                continue
+            if math.isfinite(lo) and v < lo:
+                out[i] += (lo - v) / max(abs(lo), 1e-12)
+            if math.isfinite(hi) and v > hi:
+                out[i] += (v - hi) / max(abs(hi), 1e-12)
+    return out
 
 
 def predicted_final(rung_value: float, gains: list[float], *, min_peers: int = 3) -> float | None:

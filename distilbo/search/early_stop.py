@@ -129,7 +129,7 @@ def rung_points(rows: list[dict[str, Any]], objectives: list[dict[str, Any]]) ->
 def decide(trial: "optuna.trial.Trial", cfg: "Config", rung: int, metrics: dict[str, Any],
            known: dict[str, Any]) -> bool:
     """Store this trial's rung result, rank it with every trial that reached the rung, and say if it goes on."""
-    from distilbo.search._rungs import continues
+    from distilbo.search._rungs import continues, violations
 
     s = cfg.search
     row = {**{k: v for k, v in known.items() if isinstance(v, (int, float))}, **metrics}
@@ -138,8 +138,9 @@ def decide(trial: "optuna.trial.Trial", cfg: "Config", rung: int, metrics: dict[
     peers = [t for t in trial.study.get_trials(deepcopy=False)
              if key in t.user_attrs and t.number != trial.number]
     rows = [t.user_attrs[key]["metrics"] for t in peers] + [row]
+    bounds = [(c["metric"], float(c.get("min", -np.inf)), float(c.get("max", np.inf))) for c in s.constraints]
     go_on = continues(rung_points(rows, s.objectives), index=len(rows) - 1, eta=s.rung_eta,
-                      min_peers=s.rung_min_peers)
+                      min_peers=s.rung_min_peers, violation=violations(rows, bounds) if s.rung_feasible_first else None)
     trial.set_user_attr(key, {"metrics": row, "continued": go_on, "peers": len(peers)})
     return go_on
 
