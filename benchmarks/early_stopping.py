@@ -62,8 +62,8 @@ OOM_EPOCHS = 0.05
 METHODS = {"gp": ("gp", False), "gp-es": ("gp", True), "random": ("random", False),
            "random-es": ("random", True), "tpe": ("tpe", False), "gp-es-ff": ("gp", True), "random-es-ff": ("random", True)}
 FEASIBLE_FIRST = {"gp-es-ff", "random-es-ff"}
-"""ES methods whose rungs rank the trials that meet the threshold first (`rung_feasible_first`, the default since
-2026-12-04); `gp-es` / `random-es` are the objectives-only ranking the earlier runs measured."""
+"""ES methods whose rungs rank the trials that meet the threshold first (`rung_feasible_first = true`, tried on
+2026-12-04 and left off by default); `gp-es` / `random-es` rank by the objectives alone (the default)."""
 
 
 # ---------------------------------------------------------------------------------------------- learning curves

@@ -226,9 +226,12 @@ class SearchConfig:
     """At a rung the best ceil(n / rung_eta) of the n trials that reached it go on; the others stop."""
     rung_min_peers: int = 3
     """Every trial goes on at a rung until this many trials (it included) have reached that rung."""
-    rung_feasible_first: bool = True
-    """At a rung, the trials that meet the `constraints` there (on the rung's scores and exact sizes) rank ahead of
-    those that miss them, least miss first (constrained domination); false: the objectives alone rank them."""
+    rung_feasible_first: bool = False
+    """True: at a rung, the trials that meet the `constraints` there (on the rung's scores and exact sizes) rank
+    ahead of those that miss them, least miss first (constrained domination). False (the default): the objectives
+    alone rank them. Off by measurement: on the full-scale surrogate it lowered the default search's hypervolume
+    (benchmarks/README.md, issue 14), although on real trials it would have kept a frontier student that
+    crowding stopped."""
     rung_questions: int = 200
     """Dev questions (the first ones) a rung decision is scored on; the final score uses the whole dev set."""
     objectives: list = field(default_factory=lambda: [

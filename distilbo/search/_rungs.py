@@ -8,9 +8,10 @@ is among the best ceil(n / eta) of those n, else it stops. "Best" is multi-objec
 by non-dominated sorting (front 0 first), and within a front by crowding distance (NSGA-II: the points at the
 ends of a front and in its sparse parts first), so a rung keeps a spread of sizes, not only the biggest students.
 Until `min_peers` trials have reached the rung, every trial continues (there is nothing yet to compare with).
-With the search's thresholds (`rung_feasible_first`, the default), the trials that meet them at the rung rank
+With the search's thresholds (`rung_feasible_first`, off by default), the trials that meet them at the rung rank
 ahead of those that do not (constrained domination), so a below-threshold student at a front's size end does not
-keep its place over a good one by crowding alone (seen on real trials, benchmarks/README.md, issue 14).
+keep its place over a good one by crowding alone (seen on real trials; on the surrogate it cost hypervolume:
+benchmarks/README.md, issue 14).
 
     keep = continues(points, index=i, eta=3, min_peers=3)      # points (n, d), every column minimized
     keep = continues(points, index=i, eta=3, min_peers=3, violation=violations(rows, [("f1", 20.0, math.inf)]))
