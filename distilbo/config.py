@@ -229,9 +229,9 @@ class SearchConfig:
     rung_feasible_first: bool = False
     """True: at a rung, the trials that meet the `constraints` there (on the rung's scores and exact sizes) rank
     ahead of those that miss them, least miss first (constrained domination). False (the default): the objectives
-    alone rank them. Off by measurement: on the full-scale surrogate it lowered the default search's hypervolume
-    (benchmarks/README.md, issue 14), although on real trials it would have kept a frontier student that
-    crowding stopped."""
+    alone rank them. Off for want of a measured gain: on the full-scale surrogate it tied with the objectives-only
+    ranking (10 seeds, +9 +- 63 HV at 120 epochs; benchmarks/README.md, issue 14), although on real trials it
+    would have kept a frontier student that crowding stopped."""
     rung_questions: int = 200
     """Dev questions (the first ones) a rung decision is scored on; the final score uses the whole dev set."""
     objectives: list = field(default_factory=lambda: [

@@ -10,7 +10,7 @@ ends of a front and in its sparse parts first), so a rung keeps a spread of size
 Until `min_peers` trials have reached the rung, every trial continues (there is nothing yet to compare with).
 With the search's thresholds (`rung_feasible_first`, off by default), the trials that meet them at the rung rank
 ahead of those that do not (constrained domination), so a below-threshold student at a front's size end does not
-keep its place over a good one by crowding alone (seen on real trials; on the surrogate it cost hypervolume:
+keep its place over a good one by crowding alone (seen on real trials; a tie on the surrogate:
 benchmarks/README.md, issue 14).
 
     keep = continues(points, index=i, eta=3, min_peers=3)      # points (n, d), every column minimized
