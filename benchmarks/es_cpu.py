@@ -23,12 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _bench_io import machine  # noqa: E402
 
 from distilbo.config import load_config  # noqa: E402
-from distilbo.pareto import hypervolume_2d  # noqa: E402
+from distilbo.pareto import hypervolume_2d, non_dominated_mask  # noqa: E402
 from distilbo.search.study import load_study, records  # noqa: E402
 
 CONFIG = HERE.parent / "configs" / "cpu-squad2.toml"
@@ -68,13 +70,11 @@ def hv_at(rows: list[dict[str, Any]], t: float) -> float:
 
 def front(rows: list[dict[str, Any]], t: float) -> list[dict[str, Any]]:
     """The non-dominated feasible trials completed by `t`, smallest first."""
-    pool = sorted((r for r in rows if r["feasible"] and r["end_s"] <= t), key=lambda r: (r["params_m"], -r["f1"]))
-    out, best = [], -1.0
-    for r in pool:
-        if r["f1"] > best:
-            out.append(r)
-            best = r["f1"]
-    return out
+    pool = [r for r in rows if r["feasible"] and r["end_s"] <= t]
+    if not pool:
+        return []
+    keep = non_dominated_mask(np.array([(-r["f1"], r["params_m"]) for r in pool]))
+    return sorted((r for r, k in zip(pool, keep) if k), key=lambda r: r["params_m"])
 
 
 def summarize(rows: list[dict[str, Any]], budget: float) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def test_students_that_meet_the_threshold_at_a_rung_rank_first():
             {"num_parameters": 11.38e6, "f1": 13.2}, {"num_parameters": 8.54e6, "f1": 24.9}]
     pts = np.array([[-r["f1"], r["num_parameters"]] for r in rows])
     assert not continues(pts, index=5, eta=3, min_peers=3)  # what the run decided, objectives only
-    v = violations(rows, [("f1", 20.0, math.inf)])
+    v = violations(rows, [{"metric": "f1", "min": 20.0}])
     assert list(v) == pytest.approx([(20 - 9.1) / 20, 0, (20 - 6.6) / 20, (20 - 7.1) / 20, (20 - 13.2) / 20, 0])
     assert continues(pts, index=5, eta=3, min_peers=3, violation=v)
     assert list(priority(pts, v)) == [1, 5, 4, 0, 3, 2]  # both ends of the feasible front, then least shortfall
@@ -89,7 +89,7 @@ def test_students_that_meet_the_threshold_at_a_rung_rank_first():
     assert list(priority(pts, np.zeros(6))) == list(priority(pts))
     # a maximum (size budget) adds its relative excess; a metric the row lacks counts nothing
     both = violations([{"f1": 10.0, "num_parameters": 12e6}, {"f1": 30.0}],
-                      [("f1", 20.0, math.inf), ("num_parameters", -math.inf, 10e6)])
+                      [{"metric": "f1", "min": 20.0}, {"metric": "num_parameters", "max": 10e6}])
     assert list(both) == pytest.approx([0.5 + 0.2, 0.0])
 
 

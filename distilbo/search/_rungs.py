@@ -14,7 +14,7 @@ keep its place over a good one by crowding alone (seen on real trials; a tie on 
 benchmarks/README.md, issue 14).
 
     keep = continues(points, index=i, eta=3, min_peers=3)      # points (n, d), every column minimized
-    keep = continues(points, index=i, eta=3, min_peers=3, violation=violations(rows, [("f1", 20.0, math.inf)]))
+    keep = continues(points, index=i, eta=3, min_peers=3, violation=violations(rows, [{"metric": "f1", "min": 20.0}]))
     final = predicted_final(41.2, gains=[3.1, 5.0, 4.2])      # 45.4: a stopped trial's value for the samplers
 
 Shape glossary:  n  trials at the rung (the candidate included)     d  objectives
@@ -102,18 +102,18 @@ def continues(points: np.ndarray, *, index: int, eta: float, min_peers: int,
     return bool(index in priority(points, violation)[:kept])
 
 
-def violations(rows: list[dict[str, float]], constraints: list[tuple[str, float, float]]) -> np.ndarray:
-    """(n,) how far each rung result misses `constraints` ((metric, min, max), +-inf for no bound): the sum of its
+def violations(rows: list[dict[str, float]], constraints: list[dict[str, float]]) -> np.ndarray:
+    """(n,) how far each rung result misses `constraints` (the config's {metric, min and/or max}): the sum of its
     shortfalls, each relative to its bound (so metrics of any scale add up); a metric the row lacks counts 0."""
     out = np.zeros(len(rows))
     for i, row in enumerate(rows):
-        for metric, lo, hi in constraints:
-            v = row.get(metric)
+        for c in constraints:
+            v, lo, hi = row.get(c["metric"]), c.get("min"), c.get("max")
             if not isinstance(v, (int, float)) or not math.isfinite(v):
                 continue
-            if math.isfinite(lo) and v < lo:
+            if lo is not None and v < lo:
                 out[i] += (lo - v) / max(abs(lo), 1e-12)
-            if math.isfinite(hi) and v > hi:
+            if hi is not None and v > hi:
                 out[i] += (v - hi) / max(abs(hi), 1e-12)
     return out
 

@@ -138,9 +138,8 @@ def decide(trial: "optuna.trial.Trial", cfg: "Config", rung: int, metrics: dict[
     peers = [t for t in trial.study.get_trials(deepcopy=False)
              if key in t.user_attrs and t.number != trial.number]
     rows = [t.user_attrs[key]["metrics"] for t in peers] + [row]
-    bounds = [(c["metric"], float(c.get("min", -np.inf)), float(c.get("max", np.inf))) for c in s.constraints]
-    go_on = continues(rung_points(rows, s.objectives), index=len(rows) - 1, eta=s.rung_eta,
-                      min_peers=s.rung_min_peers, violation=violations(rows, bounds) if s.rung_feasible_first else None)
+    go_on = continues(rung_points(rows, s.objectives), index=len(rows) - 1, eta=s.rung_eta, min_peers=s.rung_min_peers,
+                      violation=violations(rows, s.constraints) if s.rung_feasible_first else None)
     trial.set_user_attr(key, {"metrics": row, "continued": go_on, "peers": len(peers)})
     return go_on
 
