@@ -154,6 +154,37 @@ def test_stopped_trials_are_recorded_counted_and_never_on_the_front(tmp_path):
 
 
 
+def test_feasible_first_rungs_in_a_study_follow_the_threshold(tmp_path):
+    """`rung_feasible_first = true` in a real study (the full synthetic space, sizes differ): recounted per
+    decision from the rung scores alone, without the library's ordering. With k = ceil(n / eta) places, a trial
+    below the threshold stops whenever k others at the rung meet it, and one that meets it goes on whenever at
+    most k do; at least one decision must differ from the objectives-only ranking (else the test proves nothing)."""
+    threshold = 65.0  # on the rung's exact (the final exact - 5)
+    cfg = st.make_config(tmp_path / "run", sampler="random", rungs=[0.5], rung_eta=3.0, rung_min_peers=3,
+                         rung_feasible_first=True, constraints=[{"metric": "exact", "min": threshold}])
+    study = run_search(cfg, n_trials=18, trial_fn="_search_trials:with_rungs", estimate_fn="_search_trials:estimate",
+                       progress=False)
+    rows, checked, differs = [], 0, 0
+    for r in sorted(records(study), key=lambda r: r["number"]):
+        rung = r["rungs"][0]
+        rows.append(rung["metrics"])
+        n, k = len(rows), math.ceil(len(rows) / 3.0)
+        feasible = [m["exact"] >= threshold for m in rows]
+        assert rung["peers"] == n - 1
+        if n >= 3:  # min_peers trials at the rung, it included
+            if not feasible[-1] and sum(feasible[:-1]) >= k:
+                assert rung["continued"] is False, (r["number"], rows)
+                checked += 1
+            if feasible[-1] and sum(feasible) <= k:
+                assert rung["continued"] is True, (r["number"], rows)
+                checked += 1
+            pts = np.array([[-m["exact"], m["num_parameters"]] for m in rows])
+            differs += continues(pts, index=n - 1, eta=3.0, min_peers=3) != rung["continued"]
+        else:
+            assert rung["continued"] is True
+    assert checked >= 4 and differs >= 1, (checked, differs, rows)
+
+
 def test_samplers_see_stopped_trials_with_a_predicted_final_value_not_the_rung_value(tmp_path):
     """`with_rungs` reports exact - 5 at rung 0.5, so every trial that went on gained exactly 5: the prediction
     (rung + median gain) recovers each stopped trial's true final exact (recomputed from its params), which its
