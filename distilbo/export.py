@@ -422,9 +422,9 @@ def export_onnx(model: torch.nn.Module, path: Path, example: Any) -> None:
     (a Features or a mapping with input_ids, attention_mask, token_type_ids)."""
     from distilbo.evaluate import uses_token_types
 
-    try:
-        import onnxscript  # noqa: F401  (the dynamo exporter's backend)
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter's backend
         raise UserError("--onnx needs onnx, onnxruntime and onnxscript: pip install 'distilbo[export]'") from None
     from distilbo.measure import _batch
 

@@ -262,20 +262,21 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
         with open(curves_path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
-    at_rung = None
-    if cfg.search.rungs:  # early stopping: scored on the first rung_questions dev questions at each rung
+    # early stopping: scored on the first rung_questions dev questions at each rung
+    n_rung = min(cfg.search.rung_questions, len(dev_ex))
+    rung_ex, rung_f = dev_ex[:n_rung], dev_f.subset(np.flatnonzero(dev_f.example_index < n_rung))
+    sizes = model_num_parameters(student)
+
+    def score_rung(k: int, model: Any) -> bool:
         from distilbo.search.early_stop import report_rung
 
-        n_rung = min(cfg.search.rung_questions, len(dev_ex))
-        rung_ex, rung_f = dev_ex[:n_rung], dev_f.subset(np.flatnonzero(dev_f.example_index < n_rung))
-        sizes = model_num_parameters(student)
+        ev = evaluate_model(model, rung_ex, rung_f, batch_size=cfg.train.eval_batch_size, device=device, **post)
+        row = {"rung": k, "fraction": cfg.search.rungs[k], "rung_questions": n_rung,
+               **{m: ev.metrics[m] for m in CURVE_METRICS if m in ev.metrics}}
+        log_row(row)
+        return report_rung(trial_dir, k, {**row, **sizes})
 
-        def at_rung(k: int, model: Any) -> bool:
-            ev = evaluate_model(model, rung_ex, rung_f, batch_size=cfg.train.eval_batch_size, device=device, **post)
-            row = {"rung": k, "fraction": cfg.search.rungs[k], "rung_questions": n_rung,
-                   **{m: ev.metrics[m] for m in CURVE_METRICS if m in ev.metrics}}
-            log_row(row)
-            return report_rung(trial_dir, k, {**row, **sizes})
+    at_rung = score_rung if cfg.search.rungs else None
 
     with peak_memory(device) as mem:
         result = distill(student, train_f, cfg=cfg, device=device, teacher_start=ts, teacher_end=te,

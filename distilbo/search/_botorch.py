@@ -139,9 +139,9 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
 
     def _view(self, study: optuna.Study) -> Any:
         """The study with its stopped trials as predicted finished ones (`early_stop.WithStopped`), when rungs are on."""
-        from distilbo.search.early_stop import WithStopped
+        from distilbo.search.early_stop import stopped_view
 
-        return WithStopped(study, self._stopped) if self._stopped is not None else study
+        return stopped_view(study, self._stopped)
 
     def _startup(self, study: optuna.Study) -> bool:
         view = self._view(study)

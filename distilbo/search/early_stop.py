@@ -217,5 +217,10 @@ class WithStopped:
         return self._get_trials(deepcopy=deepcopy, states=states)
 
 
+def stopped_view(study: "optuna.Study", stopped: "Callable[[list[optuna.trial.FrozenTrial]], list[optuna.trial.FrozenTrial]] | None") -> Any:
+    """The study as a model-based sampler reads it: `WithStopped(study, stopped)` when rungs are on, else the study."""
+    return WithStopped(study, stopped) if stopped is not None else study
+
+
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))

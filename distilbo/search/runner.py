@@ -240,16 +240,16 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
             why = violated(cfg, known)
             if why:
                 return record_failure(trial, cfg, why, known=known, pessimistic=pessimistic, skipped=True)
-            on_rung = None
-            if s.rungs:
-                def on_rung(rung: int, rung_metrics: dict) -> bool:
-                    try:
-                        go_on = early_stop.decide(trial, cfg, rung, rung_metrics, known)
-                    except Exception as e:  # noqa: BLE001  (a storage hiccup must not stop a trial)
-                        log.warning("trial %d: rung %d not decided (%s): it goes on", trial.number, rung, e)
-                        return True
-                    log.info("trial %d: rung %d, %s", trial.number, rung, "goes on" if go_on else "stopped")
-                    return go_on
+            def decide_rung(rung: int, rung_metrics: dict) -> bool:
+                try:
+                    go_on = early_stop.decide(trial, cfg, rung, rung_metrics, known)
+                except Exception as e:  # noqa: BLE001  (a storage hiccup must not stop a trial)
+                    log.warning("trial %d: rung %d not decided (%s): it goes on", trial.number, rung, e)
+                    return True
+                log.info("trial %d: rung %d, %s", trial.number, rung, "goes on" if go_on else "stopped")
+                return go_on
+
+            on_rung = decide_rung if s.rungs else None
             if callable(trial_fn):
                 trial_dir.mkdir(parents=True, exist_ok=True)
                 if on_rung is None:

@@ -158,9 +158,9 @@ class QmcThenGp(optuna.samplers.BaseSampler):
                                                  deterministic_objective=False)
 
     def _view(self, study: optuna.Study) -> optuna.Study:
-        from distilbo.search.early_stop import WithStopped
+        from distilbo.search.early_stop import stopped_view
 
-        return WithStopped(study, self._stopped) if self._stopped is not None else study  # type: ignore[return-value]
+        return stopped_view(study, self._stopped)  # type: ignore[no-any-return]
 
     def _active(self, study: optuna.Study) -> optuna.samplers.BaseSampler:
         done = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
@@ -175,7 +175,8 @@ class QmcThenGp(optuna.samplers.BaseSampler):
         return sampler.sample_relative(view if sampler is self._gp else study, trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
-        return self._active(study).sample_independent(study, trial, param_name, param_distribution)
+        # the same start-up count as sample_relative (stopped trials included), so one trial never mixes the two
+        return self._active(self._view(study)).sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
         self._qmc.before_trial(study, trial)
