@@ -7,26 +7,16 @@
 # teacher's logits of 9,852 more questions).
 #
 #   bash benchmarks/small_students.sh [RUN_DIR]        # -> benchmarks/results/small_students.json
-set -euo pipefail
-cd "$(dirname "$0")/.."
-. "${VENV:-.venv}/bin/activate"
 RUN=${1:-runs/small-students}
-mkdir -p "$RUN"
-common=(--config configs/cpu-squad2.toml --quiet --set num_threads=1 --set warmup_ratio=0.1
-        --set layer_selection=bottom --set selection=magnitude --set alpha_ce=1.0 --set temperature=3.0)
-one() {  # name, then NAME=VALUE settings (each becomes --set NAME=VALUE)
-  local name=$1 flags=() kv; shift
-  for kv in "$@"; do flags+=(--set "$kv"); done
-  [ -f "$RUN/$name/metrics.json" ] || distilbo distill "${common[@]}" --out "$RUN/$name" "${flags[@]}" > "$RUN/$name.log" 2>&1
-}
+. "$(dirname "$0")/_students.sh"
 small="n_layers=3 embedding_size=64 hidden_dim=384"  # the 3-layer student with 64-wide tables, 4.68M
-(one 4L_E32_H384_lr1e-3_b32 n_layers=4 embedding_size=32 hidden_dim=384 learning_rate=1e-3 batch_size=32
- one 3L_E64_H384_lr3e-3_b32 $small learning_rate=3e-3 batch_size=32
- one 3L_E64_H384_lr1e-3_b8 $small learning_rate=1e-3 batch_size=8
- one 3L_E64_H384_lr1e-3_b32_3epochs $small learning_rate=1e-3 batch_size=32 num_train_epochs=3) &
-(one 3L_E64_H384_lr1e-3_b32 $small learning_rate=1e-3 batch_size=32
- one 2L_E64_H768_lr1e-3_b32 n_layers=2 embedding_size=64 hidden_dim=768 learning_rate=1e-3 batch_size=32
- one 3L_E64_H384_lr3e-4_b8 $small learning_rate=3e-4 batch_size=8
- one 3L_E64_H384_lr1e-3_b32_alldata $small learning_rate=1e-3 batch_size=32 max_train_samples=3937 max_transfer_samples=5915) &
+(one 4L_E32_H384_lr1e-3_b32 "${WINNING[@]}" n_layers=4 embedding_size=32 hidden_dim=384 learning_rate=1e-3 batch_size=32
+ one 3L_E64_H384_lr3e-3_b32 "${WINNING[@]}" $small learning_rate=3e-3 batch_size=32
+ one 3L_E64_H384_lr1e-3_b8 "${WINNING[@]}" $small learning_rate=1e-3 batch_size=8
+ one 3L_E64_H384_lr1e-3_b32_3epochs "${WINNING[@]}" $small learning_rate=1e-3 batch_size=32 num_train_epochs=3) &
+(one 3L_E64_H384_lr1e-3_b32 "${WINNING[@]}" $small learning_rate=1e-3 batch_size=32
+ one 2L_E64_H768_lr1e-3_b32 "${WINNING[@]}" n_layers=2 embedding_size=64 hidden_dim=768 learning_rate=1e-3 batch_size=32
+ one 3L_E64_H384_lr3e-4_b8 "${WINNING[@]}" $small learning_rate=3e-4 batch_size=8
+ one 3L_E64_H384_lr1e-3_b32_alldata "${WINNING[@]}" $small learning_rate=1e-3 batch_size=32 max_train_samples=3937 max_transfer_samples=5915) &
 wait
 python benchmarks/collect_runs.py "$RUN" benchmarks/results/small_students.json
