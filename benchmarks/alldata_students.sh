@@ -7,20 +7,10 @@
 # T 3, warmup 10%, lr 1e-3, batch 32), one epoch, 600 dev questions. Resumable. ~30 min on 2 idle cores.
 #
 #   bash benchmarks/alldata_students.sh [RUN_DIR]        # -> benchmarks/results/alldata_students.json
-set -euo pipefail
-cd "$(dirname "$0")/.."
-. "${VENV:-.venv}/bin/activate"
 RUN=${1:-runs/alldata-students}
-mkdir -p "$RUN"
-common=(--config configs/cpu-squad2.toml --quiet --set num_threads=1 --set warmup_ratio=0.1
-        --set layer_selection=bottom --set selection=magnitude --set alpha_ce=1.0 --set temperature=3.0
-        --set learning_rate=1e-3 --set batch_size=32 --set max_train_samples=3937 --set max_transfer_samples=5915)
-one() {  # name, then NAME=VALUE settings (each becomes --set NAME=VALUE)
-  local name=$1 flags=() kv; shift
-  for kv in "$@"; do flags+=(--set "$kv"); done
-  [ -f "$RUN/$name/metrics.json" ] || distilbo distill "${common[@]}" --out "$RUN/$name" "${flags[@]}" > "$RUN/$name.log" 2>&1
-}
-(one 4L_E32_H384_alldata n_layers=4 embedding_size=32 hidden_dim=384) &
-(one 2L_E64_H768_alldata n_layers=2 embedding_size=64 hidden_dim=768) &
+. "$(dirname "$0")/_students.sh"
+all=(learning_rate=1e-3 batch_size=32 max_train_samples=3937 max_transfer_samples=5915)
+(one 4L_E32_H384_alldata "${WINNING[@]}" "${all[@]}" n_layers=4 embedding_size=32 hidden_dim=384) &
+(one 2L_E64_H768_alldata "${WINNING[@]}" "${all[@]}" n_layers=2 embedding_size=64 hidden_dim=768) &
 wait
 python benchmarks/collect_runs.py "$RUN" benchmarks/results/alldata_students.json
