@@ -160,6 +160,11 @@ class TrainConfig:
     """Weight of the hard-label cross-entropy. Default: 1 - alpha_ce (the reference)."""
     temperature: float = 1.0
     """Softmax temperature of the soft-target loss."""
+    alpha_cos: float = 0.0
+    """Weight of the hidden-state term (DistilBERT's alpha_cos): 1 - cosine(student's last hidden state, the
+    teacher's) per token, averaged over the real tokens. 0 (the default) leaves it out; > 0 runs the teacher in the
+    training loop (hidden states are not cached; the logits still come from the cache), about 1.5-2x slower
+    training, and needs the student's width (`dim`) to be the teacher's."""
     group_by_length: bool = True
     """Batch features of similar length together (less padding)."""
     eval_batch_size: int = 64
@@ -386,6 +391,7 @@ class Config:
         need(0 <= t.alpha_ce <= 1, "alpha_ce", "must be in [0, 1]")
         need(t.alpha_squad is None or t.alpha_squad >= 0, "alpha_squad", "must be >= 0 (or unset for 1 - alpha_ce)")
         need(t.temperature > 0, "temperature", "must be > 0")
+        need(t.alpha_cos >= 0, "alpha_cos", "must be >= 0")
         need(t.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
         need(t.logging_steps >= 1, "logging_steps", "must be >= 1")
         need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")

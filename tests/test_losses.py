@@ -72,3 +72,35 @@ def test_padding_values_do_not_change_the_loss():
     ts2[0, 4:] = -50.0
     b = distillation_loss(ss2, ss2, teacher_start=ts2, teacher_end=ts2, **kw)["loss"]
     assert float(a) == pytest.approx(float(b), abs=1e-6)
+
+
+def test_hidden_term_matches_plain_reference():
+    """alpha_cos: 1 - cos per real token, averaged over the real tokens, written out with plain floats."""
+    g = torch.Generator().manual_seed(5)
+    B, S, H = 3, 7, 5
+    sh, th = torch.randn(B, S, H, generator=g), torch.randn(B, S, H, generator=g)
+    lengths = [7, 4, 2]
+    mask = (torch.arange(S)[None] < torch.tensor(lengths)[:, None]).long()
+    logits = torch.zeros(B, S)
+    kw = dict(teacher_start=logits, teacher_end=logits, start_positions=torch.zeros(B, dtype=torch.long),
+              end_positions=torch.zeros(B, dtype=torch.long), attention_mask=mask, alpha_ce=0.4, alpha_squad=0.6,
+              temperature=2.0)
+    terms = []
+    for b in range(B):
+        for s in range(lengths[b]):
+            u, v = sh[b, s].tolist(), th[b, s].tolist()
+            dot, nu, nv = sum(x * y for x, y in zip(u, v)), math.sqrt(sum(x * x for x in u)), math.sqrt(sum(y * y for y in v))
+            terms.append(1 - dot / (nu * nv))
+    want = sum(terms) / len(terms)
+    base = distillation_loss(logits, logits, **kw)
+    got = distillation_loss(logits, logits, **kw, alpha_cos=2.5, student_hidden=sh, teacher_hidden=th)
+    assert float(got["hidden"]) == pytest.approx(want, rel=1e-5)
+    assert float(got["loss"]) == pytest.approx(float(base["loss"]) + 2.5 * want, rel=1e-5)
+    assert float(base["hidden"]) == 0.0  # off by default: the loss is the two-term one
+    # padded positions do not count, and a student equal to the teacher (up to scale) has no hidden loss
+    sh2 = sh.clone()
+    sh2[2, 2:] = 99.0
+    assert float(distillation_loss(logits, logits, **kw, alpha_cos=1.0, student_hidden=sh2, teacher_hidden=th)["hidden"]) \
+        == pytest.approx(want, rel=1e-5)
+    same = distillation_loss(logits, logits, **kw, alpha_cos=1.0, student_hidden=3 * th, teacher_hidden=th)
+    assert float(same["hidden"]) == pytest.approx(0.0, abs=1e-6)

@@ -186,3 +186,32 @@ def test_label_less_file_as_train_file_is_one_line_exit_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "transfer_file" in lines[0] and "unlabeled.json" in lines[0] and "answers" in lines[0]
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_hidden_state_term_runs_the_teacher_in_the_loop_and_is_recorded(tmp_path):
+    """alpha_cos > 0: the cached logits still serve the soft term and the teacher runs beside them for its hidden
+    states. Reference: the teacher itself. A full-shape teacher-seeded student (no dropout, fp32) is the teacher,
+    so the first batch's hidden term (logged before any update) is 0; with one of its two layers it is not. A
+    student narrower than the teacher is refused with the fix named."""
+    from distilbo.distill.trial import run_trial
+
+    def first_hidden(n_layers: int, out: str) -> tuple[float, list[dict]]:
+        cfg = load_config(tiny_config(tmp_path), {
+            "alpha_cos": "1.0", "alpha_ce": "0.5", "num_train_epochs": "1", "logging_steps": "1",
+            "student_init": "teacher", "student_architecture": "auto", "n_layers": str(n_layers), "precision": "fp32",
+            "dropout": "0", "attention_dropout": "0", "qa_dropout": "0"})
+        m = run_trial(cfg, tmp_path / out, progress=False)
+        rows = [json.loads(x) for x in (tmp_path / out / "curves.jsonl").read_text().splitlines()]
+        losses = [r for r in rows if "loss" in r]
+        assert m["train_steps"] == len(losses) and all(-1e-6 <= r["hidden"] <= 2 for r in losses)
+        return losses[0]["hidden"], losses
+
+    full, rows = first_hidden(2, "full")
+    assert full == pytest.approx(0.0, abs=1e-6)
+    assert max(r["hidden"] for r in rows) > 0  # and it moves once the student trains
+    half, _ = first_hidden(1, "half")
+    assert half > 1e-5  # a random tiny teacher's layers point alike: small, yet ~1e4 x the full shape's
+    narrow = load_config(tiny_config(tmp_path), {"alpha_cos": "1.0", "alpha_ce": "0.5", "dim": "16",
+                                                 "student_init": "teacher"})
+    with pytest.raises(ValueError, match="alpha_cos needs the student's width"):
+        run_trial(narrow, tmp_path / "narrow", progress=False)

@@ -1,14 +1,17 @@
 """The distillation loss, as pure functions (no state, no I/O).
 
     loss = alpha_ce * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + alpha_squad * CE(student, labels)
+           + alpha_cos * mean over real tokens of (1 - cos(student hidden, teacher hidden))
 
-each term averaged over the start and end logits, as DistilBERT's `run_squad_w_distillation.py` does.
+the first two terms averaged over the start and end logits, as DistilBERT's `run_squad_w_distillation.py` does;
+the third (off unless alpha_cos > 0) on the last hidden states, as DistilBERT's pre-training distillation does.
 Positions beyond a row's length (dynamic padding) are masked out of every softmax. Rows of a transfer set carry
 no label (`labeled` False): they get the soft term only, and the hard term averages over the labeled rows.
 
 Shape glossary:
     B  batch size
     S  sequence length of the batch (longest row)
+    H  hidden width (the student's = the teacher's)
 """
 
 from __future__ import annotations
@@ -32,13 +35,26 @@ def soft_kl(student: torch.Tensor, teacher: torch.Tensor, temperature: float) ->
     return F.kl_div(s, t, log_target=True, reduction="batchmean") * temperature**2
 
 
+def hidden_cosine(student: torch.Tensor, teacher: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of 1 - cos(student, teacher) over the real tokens (attention_mask 1), in fp32. (B, S, H), (B, S, H) -> ()"""
+    cos = F.cosine_similarity(student.float(), teacher.float(), dim=-1)  # (B, S)
+    if attention_mask is None:
+        return (1 - cos).mean()
+    keep = attention_mask.bool()
+    return (1 - cos[keep]).mean()
+
+
 def distillation_loss(student_start: torch.Tensor, student_end: torch.Tensor, *, teacher_start: torch.Tensor | None,
                       teacher_end: torch.Tensor | None, start_positions: torch.Tensor, end_positions: torch.Tensor,
                       attention_mask: torch.Tensor | None, alpha_ce: float, alpha_squad: float,
-                      temperature: float, labeled: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """{"loss", "soft", "hard"}; the soft term is skipped (0) when there are no teacher logits or alpha_ce == 0.
+                      temperature: float, labeled: torch.Tensor | None = None, alpha_cos: float = 0.0,
+                      student_hidden: torch.Tensor | None = None,
+                      teacher_hidden: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """{"loss", "soft", "hard", "hidden"}; the soft term is skipped (0) when there are no teacher logits or
+    alpha_ce == 0, the hidden one when there are no hidden states or alpha_cos == 0.
 
-    `labeled` (B,) bool: rows whose labels count (None = all); the hard term is 0 in a batch with none."""
+    `labeled` (B,) bool: rows whose labels count (None = all); the hard term is 0 in a batch with none (every row
+    gets the soft and hidden terms)."""
     ss, se = mask_padding(student_start, attention_mask), mask_padding(student_end, attention_mask)
     if labeled is None:
         hard = (F.cross_entropy(ss, start_positions.long()) + F.cross_entropy(se, end_positions.long())) / 2
@@ -51,4 +67,8 @@ def distillation_loss(student_start: torch.Tensor, student_end: torch.Tensor, *,
     if teacher_start is not None and alpha_ce > 0:
         ts, te = mask_padding(teacher_start, attention_mask), mask_padding(teacher_end, attention_mask)
         soft = (soft_kl(ss, ts, temperature) + soft_kl(se, te, temperature)) / 2
-    return {"loss": alpha_ce * soft + alpha_squad * hard, "soft": soft.detach(), "hard": hard.detach()}
+    hidden = torch.zeros((), device=ss.device)
+    if teacher_hidden is not None and student_hidden is not None and alpha_cos > 0:
+        hidden = hidden_cosine(student_hidden, teacher_hidden, attention_mask)
+    return {"loss": alpha_ce * soft + alpha_squad * hard + alpha_cos * hidden,
+            "soft": soft.detach(), "hard": hard.detach(), "hidden": hidden.detach()}

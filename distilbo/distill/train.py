@@ -5,7 +5,8 @@
 
 It is also the fine-tuning loop of `distilbo teacher` (no teacher logits, alpha_ce = 0 -> plain hard-label CE).
 When the teacher logits cannot be cached (student and teacher tokenize differently), pass `teacher_model` and the
-teacher runs in the loop on the same batch instead. `labeled` (N,) bool marks the rows whose labels count: the
+teacher runs in the loop on the same batch instead; it also runs in the loop, beside the cached logits, for the
+hidden-state term (`alpha_cos` > 0: its hidden states are not cached). `labeled` (N,) bool marks the rows whose labels count: the
 rows of a transfer set (False) are shuffled into the same batches and get the soft loss only. The student's
 forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with bf16 hardware by default).
 With `[search] rungs` (fractions of the training) and `at_rung(k, student) -> bool`, the loop asks at each rung
@@ -44,7 +45,7 @@ class TrainResult:
     train_seconds: float
     train_features_per_second: float
     curves: list[dict] = field(default_factory=list)
-    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} every logging_steps and {"epoch", "exact", "f1", ...}."""
+    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} (+ "hidden" with alpha_cos > 0) every logging_steps and {"epoch", "exact", "f1", ...}."""
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -63,7 +64,9 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
             log: Callable[[dict], None] | None = None, progress: bool = True) -> TrainResult:
     t = cfg.train
     precision = train_precision(t.precision, device)
-    alpha_ce, alpha_squad, temperature = t.alpha_ce, cfg.alpha_squad, t.temperature
+    alpha_ce, alpha_squad, temperature, alpha_cos = t.alpha_ce, cfg.alpha_squad, t.temperature, t.alpha_cos
+    if alpha_cos > 0 and teacher_model is None:
+        raise ValueError("alpha_cos > 0 needs the teacher in the loop (teacher_model): hidden states are not cached")
     rng = np.random.default_rng(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
     student.to(device).train()
@@ -109,7 +112,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     next_rung = 0
 
     step = micro = seen = 0
-    run_loss = run_soft = run_hard = 0.0
+    run_loss = run_soft = run_hard = run_hidden = 0.0
     run_n = 0
     t0 = time.perf_counter()
     if dev_eval is not None and t.eval_at_start:
@@ -124,27 +127,36 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 break
             batch = to_batch(train, idx, device=device, token_types=student_types or teacher_types)
             s_width = batch["input_ids"].shape[1]
-            ts = te = None
+            ts = te = th = sh = None
             if teacher_start is not None:
                 ts = torch.from_numpy(np.asarray(teacher_start[idx, :s_width], dtype=np.float32)).to(device)
                 te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
-            elif teacher_model is not None and alpha_ce > 0:
+            if teacher_model is not None and (alpha_cos > 0 or (ts is None and alpha_ce > 0)):
+                hidden = {"output_hidden_states": True} if alpha_cos > 0 else {}
                 with torch.inference_mode(), autocast(device):  # as the cached logits: fp32 on the CPU
-                    out_t = teacher_model(**_inputs(batch, token_types=teacher_types))
-                ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
+                    out_t = teacher_model(**_inputs(batch, token_types=teacher_types), **hidden)
+                if ts is None:
+                    ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
+                if alpha_cos > 0:
+                    th = out_t.hidden_states[-1].float().clone()  # (B, S, H)
             with autocast(device, precision):
-                out = student(**_inputs(batch, token_types=student_types))
+                out = student(**_inputs(batch, token_types=student_types),
+                              **({"output_hidden_states": True} if alpha_cos > 0 else {}))
+            if alpha_cos > 0:
+                sh = out.hidden_states[-1]  # (B, S, H)
             losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
                                        start_positions=batch["start_positions"], end_positions=batch["end_positions"],
                                        attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
                                        alpha_squad=alpha_squad, temperature=temperature,
-                                       labeled=None if labeled is None else torch.from_numpy(labeled[idx]).to(device))
+                                       labeled=None if labeled is None else torch.from_numpy(labeled[idx]).to(device),
+                                       alpha_cos=alpha_cos, student_hidden=sh, teacher_hidden=th)
             (losses["loss"] / t.gradient_accumulation_steps).backward()
             micro += 1
             seen += len(idx)
             run_loss += float(losses["loss"].detach())
             run_soft += float(losses["soft"])
             run_hard += float(losses["hard"])
+            run_hidden += float(losses["hidden"])
             run_n += 1
             if micro % t.gradient_accumulation_steps == 0 or micro == total_micro:
                 if t.max_grad_norm > 0:
@@ -156,12 +168,14 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 if step % t.logging_steps == 0 or micro == total_micro:
                     row = {"step": step, "epoch": round(micro / n_batches, 4), "loss": run_loss / run_n,
                            "soft": run_soft / run_n, "hard": run_hard / run_n, "lr": schedule.get_last_lr()[0]}
+                    if alpha_cos > 0:
+                        row["hidden"] = run_hidden / run_n
                     if not math.isfinite(row["loss"]):
                         raise FloatingPointError(f"training loss is {row['loss']} at step {step} (learning rate too high?)")
                     curves.append(row)
                     if log:
                         log(row)
-                    run_loss = run_soft = run_hard = 0.0
+                    run_loss = run_soft = run_hard = run_hidden = 0.0
                     run_n = 0
                 if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
                     score_dev()

@@ -233,6 +233,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
             log.warning("student and teacher tokenizers differ (same vocabulary): running the teacher in the loop, "
                         "no logit cache")
             teacher_model = load_qa_model(teacher_path, trust_remote_code=trust)
+    if cfg.train.alpha_cos > 0 and teacher_model is None:  # the hidden-state term: the teacher runs in the loop
+        teacher_model = load_qa_model(teacher_path, trust_remote_code=trust)
     if transfer_f is not None:
         train_f = train_f.concat(transfer_f)
 
@@ -245,6 +247,11 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
         word_weights = torch.from_numpy(train_f.token_counts(init_config.vocab_size) + 1.0)
     student = build_student(spec, init_path, init_seed=cfg.run.seed, trust_remote_code=trust,
                             word_weights=word_weights)
+    if teacher_model is not None and cfg.train.alpha_cos > 0:
+        widths = student.config.hidden_size, teacher_model.config.hidden_size
+        if widths[0] != widths[1]:
+            raise ValueError(f"alpha_cos needs the student's width to be the teacher's: dim {widths[0]} against "
+                             f"{widths[1]} (set alpha_cos = 0 or dim = {widths[1]})")
     post = dict(version_2_with_negative=cfg.data.version_2_with_negative, n_best_size=cfg.data.n_best_size,
                 max_answer_length=cfg.data.max_answer_length,
                 null_score_diff_threshold=cfg.data.null_score_diff_threshold)
