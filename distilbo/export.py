@@ -420,12 +420,12 @@ class _LogitsOnly(torch.nn.Module):
 def export_onnx(model: torch.nn.Module, path: Path, example: Any) -> None:
     """Write `model` to `path` as ONNX with dynamic batch and sequence axes, traced on two rows of `example`
     (a Features or a mapping with input_ids, attention_mask, token_type_ids)."""
-    from distilbo.evaluate import uses_token_types
-
     import importlib.util
 
+    from distilbo.evaluate import uses_token_types
+
     if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter's backend
-        raise UserError("--onnx needs onnx, onnxruntime and onnxscript: pip install 'distilbo[export]'") from None
+        raise UserError("--onnx needs onnx, onnxruntime and onnxscript: pip install 'distilbo[export]'")
     from distilbo.measure import _batch
 
     token_types = uses_token_types(model)

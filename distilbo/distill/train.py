@@ -6,8 +6,8 @@
 It is also the fine-tuning loop of `distilbo teacher` (no teacher logits, alpha_ce = 0 -> plain hard-label CE).
 When the teacher logits cannot be cached (student and teacher tokenize differently), pass `teacher_model` and the
 teacher runs in the loop on the same batch instead; it also runs in the loop, beside the cached logits, for the
-hidden-state term (`alpha_cos` > 0: its hidden states are not cached). `labeled` (N,) bool marks the rows whose labels count: the
-rows of a transfer set (False) are shuffled into the same batches and get the soft loss only. The student's
+hidden-state term (`alpha_cos` > 0: hidden states are not cached). `labeled` (N,) bool marks the rows whose labels
+count: the rows of a transfer set (False) are shuffled into the same batches and get the soft loss only. The student's
 forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with bf16 hardware by default).
 With `[search] rungs` (fractions of the training) and `at_rung(k, student) -> bool`, the loop asks at each rung
 whether to go on and raises `StoppedAtRung(k)` when told to stop (`distilbo.search.early_stop`); the time
@@ -45,7 +45,8 @@ class TrainResult:
     train_seconds: float
     train_features_per_second: float
     curves: list[dict] = field(default_factory=list)
-    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} (+ "hidden" with alpha_cos > 0) every logging_steps and {"epoch", "exact", "f1", ...}."""
+    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} (+ "hidden" with alpha_cos > 0) every logging_steps
+    and {"epoch", "exact", "f1", ...}."""
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
