@@ -163,8 +163,8 @@ class TrainConfig:
     alpha_cos: float = 0.0
     """Weight of the hidden-state term (DistilBERT's alpha_cos): 1 - cosine(student's last hidden state, the
     teacher's) per token, averaged over the real tokens. 0 (the default) leaves it out; > 0 runs the teacher in the
-    training loop (hidden states are not cached; the logits still come from the cache), 1.4-1.9x the training
-    time of the small CPU students (benchmarks/README.md), and needs the student's width (`dim`) to be the
+    training loop (hidden states are not cached; the logits still come from the cache), about 2x the training
+    time of the small CPU students (1.9-2.2x, benchmarks/hidden_cost.py), and needs the student's width (`dim`) to be the
     teacher's."""
     group_by_length: bool = True
     """Batch features of similar length together (less padding)."""
