@@ -73,6 +73,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     student.to(device).train()
     if teacher_model is not None:
         teacher_model.to(device).eval()
+    hidden = {"output_hidden_states": True} if alpha_cos > 0 else {}  # forward kwargs of student and teacher
     student_types = uses_token_types(student)
     teacher_types = teacher_model is not None and uses_token_types(teacher_model)
 
@@ -133,7 +134,6 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 ts = torch.from_numpy(np.asarray(teacher_start[idx, :s_width], dtype=np.float32)).to(device)
                 te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
             if teacher_model is not None and (alpha_cos > 0 or (ts is None and alpha_ce > 0)):
-                hidden = {"output_hidden_states": True} if alpha_cos > 0 else {}
                 with torch.inference_mode(), autocast(device):  # as the cached logits: fp32 on the CPU
                     out_t = teacher_model(**_inputs(batch, token_types=teacher_types), **hidden)
                 if ts is None:
@@ -141,8 +141,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 if alpha_cos > 0:
                     th = out_t.hidden_states[-1].float().clone()  # (B, S, H)
             with autocast(device, precision):
-                out = student(**_inputs(batch, token_types=student_types),
-                              **({"output_hidden_states": True} if alpha_cos > 0 else {}))
+                out = student(**_inputs(batch, token_types=student_types), **hidden)
             if alpha_cos > 0:
                 sh = out.hidden_states[-1]  # (B, S, H)
             losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,

@@ -269,19 +269,18 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
         with open(curves_path, "a") as f:
             f.write(json.dumps(row) + "\n")
 
-    # early stopping: scored on the first rung_questions dev questions at each rung
-    n_rung = min(cfg.search.rung_questions, len(dev_ex))
-    rung_ex, rung_f = dev_ex[:n_rung], dev_f.subset(np.flatnonzero(dev_f.example_index < n_rung))
-    sizes = model_num_parameters(student)
-
     def score_rung(k: int, model: Any) -> bool:
+        """Early stopping: the model scored on the first rung_questions dev questions at rung k, reported."""
         from distilbo.search.early_stop import report_rung
 
-        ev = evaluate_model(model, rung_ex, rung_f, batch_size=cfg.train.eval_batch_size, device=device, **post)
+        n_rung = min(cfg.search.rung_questions, len(dev_ex))
+        rung_f = dev_f.subset(np.flatnonzero(dev_f.example_index < n_rung))
+        ev = evaluate_model(model, dev_ex[:n_rung], rung_f, batch_size=cfg.train.eval_batch_size, device=device,
+                            **post)
         row = {"rung": k, "fraction": cfg.search.rungs[k], "rung_questions": n_rung,
                **{m: ev.metrics[m] for m in CURVE_METRICS if m in ev.metrics}}
         log_row(row)
-        return report_rung(trial_dir, k, {**row, **sizes})
+        return report_rung(trial_dir, k, {**row, **model_num_parameters(model)})
 
     at_rung = score_rung if cfg.search.rungs else None
 
