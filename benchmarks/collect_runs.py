@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 KEYS = ("n_layers", "embedding_size", "hidden_dim", "learning_rate", "batch_size", "alpha_ce", "temperature",
-        "layer_selection", "selection", "num_train_epochs", "max_train_samples", "max_transfer_samples")
+        "layer_selection", "selection", "num_train_epochs", "max_train_samples", "max_transfer_samples",
+        "vocab_size")
 
 
 def main(run: pathlib.Path, out: pathlib.Path) -> None:
@@ -24,7 +25,7 @@ def main(run: pathlib.Path, out: pathlib.Path) -> None:
         rows.append({"name": d.name, "num_parameters": m["num_parameters"],
                      "start_HasAns_forced_f1": m.get("start_HasAns_forced_f1"),
                      "HasAns_forced_f1": m["HasAns_forced_f1"], "train_steps": m.get("train_steps"),
-                     "train_seconds": m.get("train_seconds"), **{k: c[k] for k in KEYS}, "curve": curve})
+                     "train_seconds": m.get("train_seconds"), **{k: c.get(k) for k in KEYS}, "curve": curve})
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     out.write_text(json.dumps({"commit": commit, "rows": rows}, indent=1) + "\n")
     for r in rows:

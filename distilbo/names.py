@@ -7,8 +7,8 @@ all read the same lists.
 from __future__ import annotations
 
 # Parameter groups, for the importance sentence of the report (the reference asked which group matters).
-ARCHITECTURE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "dropout", "attention_dropout", "qa_dropout",
-                "initializer_range", "activation", "selection_seed", "selection", "layer_selection")
+ARCHITECTURE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "vocab_size", "dropout", "attention_dropout",
+                "qa_dropout", "initializer_range", "activation", "selection_seed", "selection", "layer_selection")
 SGD = ("learning_rate", "beta_1", "beta_2", "adam_epsilon", "weight_decay", "warmup_steps", "warmup_ratio",
        "batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_grad_norm")
 DISTILLATION = ("alpha_ce", "alpha_squad", "temperature", "alpha_cos")

@@ -17,6 +17,7 @@ writes into the trial folder:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -59,7 +60,8 @@ def estimate_metrics(cfg: Config) -> dict[str, float]:
     from distilbo.models.student import count_parameters
 
     spec, init_config = student_spec(cfg)
-    known: dict[str, float] = dict(count_parameters(spec, vocab_size=init_config.vocab_size,
+    vocab = min(cfg.student.vocab_size or init_config.vocab_size, init_config.vocab_size)
+    known: dict[str, float] = dict(count_parameters(spec, vocab_size=vocab,
                                                     max_position_embeddings=init_config.max_position_embeddings,
                                                     type_vocab_size=getattr(init_config, "type_vocab_size", 2)))
     wanted = {o["metric"] for o in cfg.search.objectives} | {c["metric"] for c in cfg.search.constraints}
@@ -137,7 +139,19 @@ def check_inputs(cfg: Config) -> None:
 
     teacher_tok = named("teacher", load_tokenizer, teacher_path, trust_remote_code=trust)
     student_tok = named("student_init", load_tokenizer, init_path, trust_remote_code=trust)
-    check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    if cfg.student.vocab_size is not None:  # too small, or a tokenizer that cannot be trimmed: before any trial
+        from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
+
+        V = len(student_tok.get_vocab())
+        if cfg.student.vocab_size < V and not same_tokens:
+            trimmed_tokenizer(cfg, student_tok, same_tokens=False)  # raises its one-line error
+        try:
+            kept = choose_vocabulary(np.zeros(V), size=cfg.student.vocab_size, always=must_keep_ids(student_tok))
+            if len(kept) < V:
+                trim_tokenizer(student_tok, kept)
+        except UserError as e:
+            raise UserError(f"{cfg.source}: [student] {e}") from None
     named("teacher", load_qa_model, teacher_path, trust_remote_code=trust)
     named("student_init", load_init, init_path, trust_remote_code=trust)
     student_spec(cfg)
@@ -183,12 +197,38 @@ def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, studen
     return False
 
 
+def trimmed_tokenizer(cfg: Config, tokenizer: Any, *, same_tokens: bool = True) -> tuple[Any, np.ndarray | None]:
+    """(the student's tokenizer, kept): with `[student] vocab_size` below the tokenizer's size, a tokenizer of the
+    `vocab_size` pieces `distilbo.models._vocab` keeps -- the specials, every single character, then the pieces the
+    training and transfer windows (tokenized in full, cached) use most -- and `kept` (K,), the init ids of its
+    ids 0..K-1; else (tokenizer, None)."""
+    from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
+
+    size, V = cfg.student.vocab_size, len(tokenizer.get_vocab())
+    if size is None or size >= V:
+        return tokenizer, None
+    if not same_tokens:
+        raise UserError(f"{cfg.source}: [student] vocab_size = {size}: trimming needs a student_init that tokenizes "
+                        "like the teacher; unset vocab_size or use the teacher's tokenizer")
+    _, train_f, _, _ = load_data(cfg, tokenizer)
+    counts = train_f.token_counts(V)
+    transfer_f = load_transfer(cfg, tokenizer)
+    if transfer_f is not None:
+        counts = counts + transfer_f.token_counts(V)
+    try:
+        kept = choose_vocabulary(counts, size=size, always=must_keep_ids(tokenizer))
+        return trim_tokenizer(tokenizer, kept), kept
+    except UserError as e:
+        raise UserError(f"{cfg.source}: [student] {e}") from None
+
+
 def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[str, Any]:
     from distilbo import progress as live
     from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
     from distilbo.distill.train import CURVE_METRICS, distill
     from distilbo.evaluate import evaluate_model
     from distilbo.measure import latency_ms, peak_memory, select_device, set_threads
+    from distilbo.models._vocab import trim_embeddings
     from distilbo.models.student import build_student, model_num_parameters
 
     from distilbo.serve import require_runtime
@@ -201,10 +241,12 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     teacher_path, init_path = cfg.path(cfg.models.teacher), cfg.student_init_path
     trust = cfg.run.trust_remote_code
 
-    # data, tokenized with the student's tokenizer
+    # data, tokenized with the student's tokenizer (its own trimmed one with `vocab_size`: `kept` maps its ids to
+    # the init's and the teacher's)
     teacher_tok = load_tokenizer(teacher_path, trust_remote_code=trust)
     student_tok = load_tokenizer(init_path, trust_remote_code=trust)
     same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    student_tok, kept = trimmed_tokenizer(cfg, student_tok, same_tokens=same_tokens)
     train_ex, train_f, dev_ex, dev_f = load_data(cfg, student_tok)
 
     # the transfer set (soft targets only) joins the training rows when there is a teacher to teach it
@@ -221,6 +263,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
         live.phase("teacher logits")
         if same_tokens:
             def cached(feats: Any) -> tuple[np.ndarray, np.ndarray]:
+                if kept is not None:  # the teacher reads the same windows in its own ids
+                    feats = dataclasses.replace(feats, input_ids=kept[feats.input_ids].astype(np.int32))
                 return teacher_logits(lambda: load_qa_model(teacher_path, trust_remote_code=trust), feats,
                                       teacher_key=model_fingerprint(teacher_path), cache_dir=cache_dir(cfg),
                                       device=device, batch_size=cfg.train.eval_batch_size, progress=progress)
@@ -235,6 +279,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
             teacher_model = load_qa_model(teacher_path, trust_remote_code=trust)
     if cfg.train.alpha_cos > 0 and teacher_model is None:  # the hidden-state term: the teacher runs in the loop
         teacher_model = load_qa_model(teacher_path, trust_remote_code=trust)
+    if teacher_model is not None and kept is not None:  # its word table re-indexed by the student's ids
+        trim_embeddings(teacher_model, kept)
     if transfer_f is not None:
         train_f = train_f.concat(transfer_f)
 
@@ -244,9 +290,15 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     if spec.factorized:  # the embedding directions kept are those of the tokens the training data uses
         import torch
 
-        word_weights = torch.from_numpy(train_f.token_counts(init_config.vocab_size) + 1.0)
+        if kept is None:
+            word_weights = torch.from_numpy(train_f.token_counts(init_config.vocab_size) + 1.0)
+        else:  # the dropped rows do not count
+            word_weights = torch.zeros(init_config.vocab_size, dtype=torch.float64)
+            word_weights[torch.from_numpy(kept)] = torch.from_numpy(train_f.token_counts(len(kept)) + 1.0)
     student = build_student(spec, init_path, init_seed=cfg.run.seed, trust_remote_code=trust,
                             word_weights=word_weights)
+    if kept is not None:
+        trim_embeddings(student, kept)
     if teacher_model is not None and cfg.train.alpha_cos > 0:
         widths = student.config.hidden_size, teacher_model.config.hidden_size
         if widths[0] != widths[1]:
@@ -306,7 +358,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
                "num_train_features": n_train, "num_transfer_features": n_transfer, "n_heads_effective": spec.heads,
                "dim": spec.dim, "embedding_size": spec.embedding_size or spec.dim,
-               "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "teacher_logits_cached": bool(same_tokens),
+               "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "vocab_size": len(student_tok.get_vocab()),
+               "teacher_logits_cached": bool(same_tokens),
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
     live.phase("saving")
@@ -357,7 +410,7 @@ def distill_command(*, config: str, out: str, overrides: dict[str, str] | None =
     return run_trial(cfg, Path(out), progress=progress)
 
 
-RECIPE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "alpha_ce", "alpha_squad", "temperature",
+RECIPE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "vocab_size", "alpha_ce", "alpha_squad", "temperature",
           "alpha_cos", "learning_rate", "adam_epsilon", "beta_1", "beta_2", "weight_decay", "batch_size",
           "warmup_steps", "warmup_ratio", "dropout", "attention_dropout", "qa_dropout", "layer_selection")
 """The settings `distilbo baseline` resets to the reference recipe."""
