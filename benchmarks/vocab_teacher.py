@@ -3,7 +3,7 @@ a student's trimmed tokenizer (`distilbo.models._vocab`: specials + single chara
 study's training windows use most), its logits mapped back through the kept ids. Dev's articles are unseen in
 training, so this is the re-splitting cost on new text.
 
-    python benchmarks/vocab_teacher.py [K ...]      # ~1.5 min per K at one thread -> benchmarks/results/vocab_teacher.json
+    python benchmarks/vocab_teacher.py [K ...]   # ~1.5 min per K, one thread -> benchmarks/results/vocab_teacher.json
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def main(sizes: list[int]) -> None:
         rows.append({"vocab_size": K, "dev_windows": len(feats), "HasAns_forced_f1": m["HasAns_forced_f1"],
                      "training_pieces_kept": int((counts[kept] > 0).sum()), "training_pieces": int((counts > 0).sum())})
         print(f"K {K:>6}: {len(feats)} dev windows, HasAns_forced_f1 {m['HasAns_forced_f1']:.2f}", flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=REPO).stdout.strip()
     out = REPO / "benchmarks/results/vocab_teacher.json"
     out.write_text(json.dumps({"commit": commit, "dev_questions": len(dev_ex), "rows": rows}, indent=1) + "\n")
 

@@ -132,8 +132,8 @@ class StudentConfig:
     """Wordpieces the student keeps. Default (or >= the init's): all of the init's. Fewer trims the word table
     and gives the student a stock tokenizer of its own: special tokens and single characters always (no new
     [UNK]: a word whose piece was dropped is spelled with smaller pieces), then the pieces the training windows
-    use most. On the shared teacher, 14,000 of 30,522 pieces cost the teacher itself 0.2 F1 on unseen articles
-    (9,000: 6.7) and save 16.5K x E parameters."""
+    use most. The shared teacher itself, reading unseen articles through 14,522 of its 30,522 pieces, scores
+    59.5 span F1 against 58.4 in full (9,000 pieces: 51.7); each dropped piece saves E parameters."""
 
 
 @dataclass
