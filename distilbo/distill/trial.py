@@ -141,17 +141,9 @@ def check_inputs(cfg: Config) -> None:
     student_tok = named("student_init", load_tokenizer, init_path, trust_remote_code=trust)
     same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
     if cfg.student.vocab_size is not None:  # too small, or a tokenizer that cannot be trimmed: before any trial
-        from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
-
         V = len(student_tok.get_vocab())
-        if cfg.student.vocab_size < V and not same_tokens:
-            trimmed_tokenizer(cfg, student_tok, same_tokens=False)  # raises its one-line error
-        try:
-            kept = choose_vocabulary(np.zeros(V), size=cfg.student.vocab_size, always=must_keep_ids(student_tok))
-            if len(kept) < V:
-                trim_tokenizer(student_tok, kept)
-        except UserError as e:
-            raise UserError(f"{cfg.source}: [student] {e}") from None
+        if cfg.student.vocab_size < V:  # counts of zero: the check, without tokenizing the training set
+            _trim(cfg, student_tok, np.zeros(V), same_tokens=same_tokens)
     named("teacher", load_qa_model, teacher_path, trust_remote_code=trust)
     named("student_init", load_init, init_path, trust_remote_code=trust)
     student_spec(cfg)
@@ -162,14 +154,25 @@ def load_data(cfg: Config, tokenizer: Any):
     from distilbo.data.squad import build_features, load_examples
 
     d = cfg.data
-    lengths = dict(max_seq_length=d.max_seq_length, doc_stride=d.doc_stride, max_query_length=d.max_query_length)
-    train_ex = load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
-                             max_samples=d.max_train_samples)
     dev_ex = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
                            max_samples=d.max_eval_samples)
-    cache = cache_dir(cfg)
-    return (train_ex, build_features(train_ex, tokenizer, cache_dir=cache, **lengths),
-            dev_ex, build_features(dev_ex, tokenizer, cache_dir=cache, **lengths))
+    return (*load_train(cfg, tokenizer), dev_ex, build_features(dev_ex, tokenizer, cache_dir=cache_dir(cfg),
+                                                                **_lengths(cfg)))
+
+
+def load_train(cfg: Config, tokenizer: Any):
+    """(train examples, train features) with the config's lengths; cached."""
+    from distilbo.data.squad import build_features, load_examples
+
+    d = cfg.data
+    train_ex = load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
+                             max_samples=d.max_train_samples)
+    return train_ex, build_features(train_ex, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
+
+
+def _lengths(cfg: Config) -> dict[str, int]:
+    d = cfg.data
+    return dict(max_seq_length=d.max_seq_length, doc_stride=d.doc_stride, max_query_length=d.max_query_length)
 
 
 def load_transfer(cfg: Config, tokenizer: Any):
@@ -180,8 +183,7 @@ def load_transfer(cfg: Config, tokenizer: Any):
     if not d.transfer_file:
         return None
     examples = load_examples(cfg.path(d.transfer_file), max_samples=d.max_transfer_samples, labeled=False)
-    return build_features(examples, tokenizer, cache_dir=cache_dir(cfg), max_seq_length=d.max_seq_length,
-                          doc_stride=d.doc_stride, max_query_length=d.max_query_length)
+    return build_features(examples, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
 
 
 def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, student: str) -> bool:
@@ -202,19 +204,26 @@ def trimmed_tokenizer(cfg: Config, tokenizer: Any, *, same_tokens: bool = True) 
     `vocab_size` pieces `distilbo.models._vocab` keeps -- the specials, every single character, then the pieces the
     training and transfer windows (tokenized in full, cached) use most -- and `kept` (K,), the init ids of its
     ids 0..K-1; else (tokenizer, None)."""
-    from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
-
     size, V = cfg.student.vocab_size, len(tokenizer.get_vocab())
     if size is None or size >= V:
         return tokenizer, None
-    if not same_tokens:
-        raise UserError(f"{cfg.source}: [student] vocab_size = {size}: trimming needs a student_init that tokenizes "
-                        "like the teacher; unset vocab_size or use the teacher's tokenizer")
-    _, train_f, _, _ = load_data(cfg, tokenizer)
-    counts = train_f.token_counts(V)
+    if not same_tokens:  # before tokenizing anything
+        return _trim(cfg, tokenizer, np.zeros(V), same_tokens=False)
+    counts = load_train(cfg, tokenizer)[1].token_counts(V)
     transfer_f = load_transfer(cfg, tokenizer)
     if transfer_f is not None:
         counts = counts + transfer_f.token_counts(V)
+    return _trim(cfg, tokenizer, counts, same_tokens=True)
+
+
+def _trim(cfg: Config, tokenizer: Any, counts: np.ndarray, *, same_tokens: bool) -> tuple[Any, np.ndarray]:
+    """The trimmed tokenizer and `kept` for `counts` (V,), or the one-line UserError naming `[student] vocab_size`."""
+    from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
+
+    size = cfg.student.vocab_size
+    if not same_tokens:
+        raise UserError(f"{cfg.source}: [student] vocab_size = {size}: trimming needs a student_init that tokenizes "
+                        "like the teacher; unset vocab_size or use the teacher's tokenizer")
     try:
         kept = choose_vocabulary(counts, size=size, always=must_keep_ids(tokenizer))
         return trim_tokenizer(tokenizer, kept), kept
