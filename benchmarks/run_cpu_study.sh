@@ -6,7 +6,7 @@
 #
 #   nohup bash benchmarks/run_cpu_study.sh > runs/cpu-study.log 2>&1 &                      # configs/cpu-squad2.toml
 #   SAMPLER=gp nohup bash benchmarks/run_cpu_study.sh ...                                   # the committed study's sampler
-#   nohup bash benchmarks/run_cpu_study.sh configs/cpu-squad2-alldata.toml > runs/alldata.log 2>&1 &
+#   RESUME=1 SAMPLER=gp nohup bash benchmarks/run_cpu_study.sh ...       # continue the committed snapshot, anywhere
 #
 # The code that runs is this script's checkout (PYTHONPATH), so a snapshot (git worktree) can run a long study
 # while the main checkout changes: VENV=/path/to/.venv OUT=/abs/run/folder bash /snapshot/benchmarks/run_cpu_study.sh
@@ -20,9 +20,12 @@ read -r STUDY RUN_DIR < <(python -c "from distilbo.config import load_config as 
 OUT=${OUT:-$RUN_DIR}
 RESULTS=${RESULTS:-$PWD/benchmarks/results/$STUDY}
 mkdir -p "$OUT" "$RESULTS"
-# A new machine starts from the committed snapshot (its RUNNING trials are marked FAIL "interrupted" on resume;
-# the finished trials keep their scores, not their checkpoints: retrain one from its settings to export it).
-if [ ! -f "$OUT/study.db" ] && [ -f "$RESULTS/study.db" ]; then cp "$RESULTS/study.db" "$OUT/study.db"; fi
+# RESUME=1 on a new machine starts from the committed snapshot (its RUNNING trials are marked FAIL "interrupted" on
+# resume; the finished trials keep their scores, not their checkpoints: retrain one from its settings to export it).
+# Without it, an OUT with no database starts a new study (a rerun from scratch), whose snapshots replace $RESULTS's.
+if [ "${RESUME:-0}" = 1 ] && [ ! -f "$OUT/study.db" ] && [ -f "$RESULTS/study.db" ]; then
+  cp "$RESULTS/study.db" "$OUT/study.db"
+fi
 snapshot() {  # a consistent copy of the live database (SQLite's online backup), replaced atomically
   python - "$OUT/study.db" "$RESULTS/study.db" <<'PY'
 import os, sqlite3, sys
