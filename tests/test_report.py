@@ -120,21 +120,21 @@ def by_name(rows):
 def test_scenario_rows_hand_computed():
     rows = by_name(scenario_table(records(), objectives=OBJECTIVES, constraints=CONSTRAINTS))
     base = rows["baseline"]
-    assert (base["trial"], base["size"], base["exact"]) == (0, 40_000_000, 60.0)
-    assert base["size_change_pct"] == pytest.approx(0.0) and base["exact_change_pts"] == pytest.approx(0.0)
+    assert (base["trial"], base["size"], base["value"]) == (0, 40_000_000, 60.0)
+    assert base["size_change_pct"] == pytest.approx(0.0) and base["value_change_pts"] == pytest.approx(0.0)
 
     r = rows["retain size, maximize performance"]  # 40.2M <= 40.4M; 12 (66.0) is too big
     assert r["trial"] == 1
-    assert r["size_change_pct"] == pytest.approx(0.5) and r["exact_change_pts"] == pytest.approx(3.48)
+    assert r["size_change_pct"] == pytest.approx(0.5) and r["value_change_pts"] == pytest.approx(3.48)
 
     r = rows["minimize size, maximize performance"]  # 13 (39.8M) is not 1% smaller; 2 is the best below 39.6M
     assert r["trial"] == 2
-    assert r["size_change_pct"] == pytest.approx(-22.5) and r["exact_change_pts"] == pytest.approx(1.2)
+    assert r["size_change_pct"] == pytest.approx(-22.5) and r["value_change_pts"] == pytest.approx(1.2)
 
     r = rows["minimize size, retain performance"]  # exact >= 59.5: 3 and 8 tie at 20M; lower number wins
     assert r["trial"] == 3
-    assert r["size_change_pct"] == pytest.approx(-50.0) and r["exact_change_pts"] == pytest.approx(-0.4)
-    assert all(row["note"] for row in rows.values())
+    assert r["size_change_pct"] == pytest.approx(-50.0) and r["value_change_pts"] == pytest.approx(-0.4)
+    assert all(row["note"] and row["metric"] == "exact" for row in rows.values())
 
 
 def test_scenario_with_no_trial_and_other_tolerances():
@@ -154,7 +154,7 @@ def test_scenarios_without_baseline():
     rows = by_name(scenario_table(recs, objectives=OBJECTIVES, constraints=CONSTRAINTS))
     assert rows["baseline"]["trial"] is None and "no baseline" in rows["baseline"]["note"]
     for row in rows.values():
-        assert row["size_change_pct"] is None and row["exact_change_pts"] is None
+        assert row["size_change_pct"] is None and row["value_change_pts"] is None
     assert rows["retain size, maximize performance"]["trial"] == 12
     assert "no baseline" in rows["retain size, maximize performance"]["note"]
     assert rows["minimize size, maximize performance"]["trial"] is None
@@ -166,7 +166,7 @@ def test_scenarios_with_failed_baseline():
     recs[0].update(failure="crash: segfault", feasible=False)
     rows = by_name(scenario_table(recs, objectives=OBJECTIVES, constraints=CONSTRAINTS))
     assert rows["baseline"]["trial"] == 0 and "failed: crash: segfault" in rows["baseline"]["note"]
-    assert rows["retain size, maximize performance"]["exact_change_pts"] is None
+    assert rows["retain size, maximize performance"]["value_change_pts"] is None
 
 
 # ---------------------------------------------------------------------------------------------- importance

@@ -46,8 +46,8 @@ def _row(scenario: str, rec: Record | None, *, metric_name: str, size_metric: st
     bex = metric_value(base, metric_name) if base is not None else None
     size_pct = (size - bsize) / bsize * 100.0 if size is not None and bsize else None
     ex_pts = ex - bex if ex is not None and bex is not None else None
-    return {"scenario": scenario, "trial": rec.get("number") if rec is not None else None, "size": size,
-            "exact": ex, "size_change_pct": size_pct, "exact_change_pts": ex_pts, "note": note}
+    return {"scenario": scenario, "trial": rec.get("number") if rec is not None else None, "metric": metric_name,
+            "value": ex, "size": size, "size_change_pct": size_pct, "value_change_pts": ex_pts, "note": note}
 
 
 def _best(pool: list[Record], key: Callable[[Record], tuple]) -> Record | None:
@@ -63,7 +63,8 @@ def scenario_table(records: Sequence[Record], *, metric: str = "exact", size_met
                    objectives: Sequence[Mapping[str, Any]],
                    constraints: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The reference's Table 1: one row per entry of SCENARIOS, each
-    {scenario, trial, size, exact, size_change_pct, exact_change_pts, note}.
+    {scenario, trial, metric, value, size, size_change_pct, value_change_pts, note}: `value` is the trial's
+    `metric` (named in the row), `size` its `size_metric`.
 
     - baseline: the `is_baseline` trial (the first successful one if the study holds several).
     - retain size, maximize performance: best `metric` among feasible trials with size <= baseline * (1 + tol).
@@ -127,7 +128,7 @@ def scenario_table(records: Sequence[Record], *, metric: str = "exact", size_met
         b = baselines[0]
         why = f"failed: {b['failure']}" if b.get("failure") else f"has no {metric}/{size_metric} (state {b.get('state')})"
         rows.append(_row(SCENARIOS[0], b, note=f"baseline trial {why}; changes not computed", **kw))
-        rows[0]["size"], rows[0]["exact"] = metric_value(b, size_metric), metric_value(b, metric)
+        rows[0]["size"], rows[0]["value"] = metric_value(b, size_metric), metric_value(b, metric)
     else:
         rows.append(_row(SCENARIOS[0], None, note="no baseline trial in this study; changes not computed", **kw))
     pick = _best(pool, by_perf)

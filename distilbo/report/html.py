@@ -558,9 +558,9 @@ def _scenario_html(scenarios: Sequence[Mapping[str, Any]], *, metric: str = "exa
             "<tr>" f"<td>{_e(s.get('scenario'))}</td>"
             f"<td class=num>{'—' if trial is None else _e(trial)}</td>"
             f"<td class=num>{_millions(s.get('size'))}</td>"
-            f"<td class=num>{'—' if s.get('exact') is None else format(s['exact'], '.2f')}</td>"
+            f"<td class=num>{'—' if s.get('value') is None else format(s['value'], '.2f')}</td>"
             f"<td class=num>{_fmt_change(s.get('size_change_pct'), '%')}</td>"
-            f"<td class=num>{_fmt_change(s.get('exact_change_pts'), 'pts')}</td>"
+            f"<td class=num>{_fmt_change(s.get('value_change_pts'), 'pts')}</td>"
             f"<td>{_e(s.get('note'))}</td></tr>")
     return ('<div class="hscroll"><table id="scenario-table"><thead><tr><th>Scenario</th><th>Trial</th><th>Parameters</th>'
             f'<th>{_e(metric)}</th><th>Size change</th><th>{_e(metric)} change</th><th>Note</th></tr></thead><tbody>'
