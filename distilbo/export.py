@@ -680,7 +680,7 @@ def _card_header(out: Path, mc: dict[str, Any], arch: str, prov: dict[str, Any],
     lines += ["datasets:", "- squad_v2", "metrics:", "- exact_match", "- f1", "---", ""]
     trial_txt = f"trial {prov['trial']} of the study `{prov['study']}`" if prov else f"the trial folder `{info['trial_dir']}`"
     lines += [f"# {out.name}", "",
-              f"A {family} question-answering student for SQuAD 2.0 (questions may have "
+              f"{'An' if family[:1] in 'AEIOU' else 'A'} {family} question-answering student for SQuAD 2.0 (questions may have "
               f"no answer), distilled from the teacher `{teacher_ref['name']}` by distilbo (knowledge "
               f"distillation + multi-objective Bayesian optimization) and exported from {trial_txt}. It is a stock "
               f"`{cls_name}` folder (safetensors "
