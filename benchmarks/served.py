@@ -6,7 +6,8 @@ side by side in one process (issue 15).
 
 For each model x runtime (`distilbo.serve`: pytorch fp32, pytorch-bf16 autocast, ONNX Runtime fp32, ONNX Runtime
 int8 with per-channel weights): accuracy on the first `--questions` dev questions of configs/cpu-squad2.toml
-(official rules; `HasAns_forced_f1` is the study's objective) and latency at batch 1 and batch 32 on the dev set's
+(official rules; `HasAns_forced_f1` is the study's objective; each model reads dev through its own tokenizer, so a
+trimmed-vocabulary student has more windows) and latency at batch 1 and batch 32 on the dev set's
 first rows (median of `--repeats` after warm-up, the same batch `measure.latency_ms` times). Latency is measured in
 `--rounds` rounds that visit every model x runtime in turn, and each cell reports the median over rounds plus the
 spread (max - min) / median, so a load change on this shared machine hits every cell alike; the load average is
@@ -63,7 +64,7 @@ def main() -> None:
     from _bench_io import machine
 
     from distilbo.config import load_config
-    from distilbo.data.squad import build_features, load_examples
+    from distilbo.data.squad import build_features, load_examples, tokenizer_fingerprint
     from distilbo.evaluate import evaluate_logits, load_qa_model, load_tokenizer
     from distilbo.measure import set_threads
     from distilbo.serve import ONNX_FILES, _Onnx, serve
@@ -77,30 +78,33 @@ def main() -> None:
     examples = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
                              max_samples=a.questions)
     rows, served, tmp = [], {}, tempfile.TemporaryDirectory(prefix="distilbo-served-")
-    feats = None
+    by_tokenizer: dict[str, object] = {}  # dev features per tokenizer: a trimmed-vocabulary student has its own
     for name, location, facts in models(Path(a.run), a.study, Path(a.frontier), cfg.path(cfg.models.teacher)):
         model = load_qa_model(location).eval()
-        if feats is None:  # students seeded from the teacher keep its tokenizer
-            tok = load_tokenizer(location)
-            feats = build_features(examples, tok, max_seq_length=d.max_seq_length, doc_stride=d.doc_stride,
-                                   max_query_length=d.max_query_length, cache_dir=None)
+        tok = load_tokenizer(location)
+        key = tokenizer_fingerprint(tok)
+        if key not in by_tokenizer:
+            by_tokenizer[key] = build_features(examples, tok, max_seq_length=d.max_seq_length,
+                                               doc_stride=d.doc_stride, max_query_length=d.max_query_length,
+                                               cache_dir=None)
+        feats = by_tokenizer[key]
         params = sum(p.numel() for p in model.parameters())
         for rt in RUNTIMES:
             folder = Path(tmp.name) / f"{len(served)}"
             s = serve(model, rt, folder=folder, example=feats, check=rt == "onnx")
             start, end = s.logits(feats, batch_size=64)
             ev = evaluate_logits(examples, feats, start, end, version_2_with_negative=d.version_2_with_negative)
-            row = {"model": name, "location": location, "params": params, "runtime": rt, **facts,
+            row = {"model": name, "location": location, "params": params, "runtime": rt, "windows": len(feats), **facts,
                    **{k: round(float(ev.metrics[k]), 2) for k in KEYS}, "latency": {}}
             print(f"{name:22s} {rt:13s} HasAns_forced_f1 {row['HasAns_forced_f1']:6.2f}", flush=True)
             # ONNX Runtime keeps each session's peak arena (GBs after batch-64 inference): keep the file, and
             # open a fresh session for each latency measurement (36 live sessions ran out of 24 GiB)
-            served[len(rows)] = s if rt in ("pytorch", "pytorch-bf16") else (rt, folder / ONNX_FILES[rt])
+            served[len(rows)] = (s if rt in ("pytorch", "pytorch-bf16") else (rt, folder / ONNX_FILES[rt]), feats)
             del s
             rows.append(row)
     times: dict[tuple[int, int], list[float]] = {}
     for r in range(a.rounds):
-        for i, s in served.items():
+        for i, (s, feats) in served.items():
             live_s = s if not isinstance(s, tuple) else _Onnx(s[1], runtime=s[0], files={})
             for b in batches:
                 lat = live_s.latency(feats, batch_size=b, repeats=a.repeats, warmup=3)
@@ -117,7 +121,7 @@ def main() -> None:
             row["latency"][str(b)]["speedup_vs_teacher_fp32"] = ref[b] / row["latency"][str(b)]["ms_per_question"]
     out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(
         packages=("torch", "onnxruntime", "transformers"), watch=("../distilbo/serve.py", "../distilbo/export.py")),
-        "threads": torch.get_num_threads(), "questions": len(examples), "windows": len(feats),
+        "threads": torch.get_num_threads(), "questions": len(examples), "windows": rows[0]["windows"],
         "dev_file": d.dev_file, "max_seq_length": d.max_seq_length, "repeats": a.repeats, "rounds": a.rounds,
         "load_before": load_before, "load_after": os.getloadavg(), "seconds": time.perf_counter() - t_start,
         "rows": rows}
