@@ -141,9 +141,8 @@ def check_inputs(cfg: Config) -> None:
     student_tok = named("student_init", load_tokenizer, init_path, trust_remote_code=trust)
     same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
     if cfg.student.vocab_size is not None:  # too small, or a tokenizer that cannot be trimmed: before any trial
-        V = len(student_tok.get_vocab())
-        if cfg.student.vocab_size < V:  # counts of zero: the check, without tokenizing the training set
-            _trim(cfg, student_tok, np.zeros(V), same_tokens=same_tokens)
+        V = len(student_tok.get_vocab())  # counts of zero: the check, without tokenizing the training set
+        trimmed_tokenizer(cfg, student_tok, same_tokens=same_tokens, counts=np.zeros(V))
     named("teacher", load_qa_model, teacher_path, trust_remote_code=trust)
     named("student_init", load_init, init_path, trust_remote_code=trust)
     student_spec(cfg)
@@ -199,31 +198,26 @@ def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, studen
     return False
 
 
-def trimmed_tokenizer(cfg: Config, tokenizer: Any, *, same_tokens: bool = True) -> tuple[Any, np.ndarray | None]:
+def trimmed_tokenizer(cfg: Config, tokenizer: Any, *, same_tokens: bool = True,
+                      counts: np.ndarray | None = None) -> tuple[Any, np.ndarray | None]:
     """(the student's tokenizer, kept): with `[student] vocab_size` below the tokenizer's size, a tokenizer of the
     `vocab_size` pieces `distilbo.models._vocab` keeps -- the specials, every single character, then the pieces the
-    training and transfer windows (tokenized in full, cached) use most -- and `kept` (K,), the init ids of its
-    ids 0..K-1; else (tokenizer, None)."""
+    training and transfer windows (tokenized in full, cached) use most, or those of `counts` (V,) when given -- and
+    `kept` (K,), the init ids of its ids 0..K-1; else (tokenizer, None). A vocab_size that cannot be met is the
+    one-line UserError naming `[student] vocab_size`."""
+    from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
+
     size, V = cfg.student.vocab_size, len(tokenizer.get_vocab())
     if size is None or size >= V:
         return tokenizer, None
-    if not same_tokens:  # before tokenizing anything
-        return _trim(cfg, tokenizer, np.zeros(V), same_tokens=False)
-    counts = load_train(cfg, tokenizer)[1].token_counts(V)
-    transfer_f = load_transfer(cfg, tokenizer)
-    if transfer_f is not None:
-        counts = counts + transfer_f.token_counts(V)
-    return _trim(cfg, tokenizer, counts, same_tokens=True)
-
-
-def _trim(cfg: Config, tokenizer: Any, counts: np.ndarray, *, same_tokens: bool) -> tuple[Any, np.ndarray]:
-    """The trimmed tokenizer and `kept` for `counts` (V,), or the one-line UserError naming `[student] vocab_size`."""
-    from distilbo.models._vocab import choose_vocabulary, must_keep_ids, trim_tokenizer
-
-    size = cfg.student.vocab_size
     if not same_tokens:
         raise UserError(f"{cfg.source}: [student] vocab_size = {size}: trimming needs a student_init that tokenizes "
                         "like the teacher; unset vocab_size or use the teacher's tokenizer")
+    if counts is None:
+        counts = load_train(cfg, tokenizer)[1].token_counts(V)
+        transfer_f = load_transfer(cfg, tokenizer)
+        if transfer_f is not None:
+            counts = counts + transfer_f.token_counts(V)
     try:
         kept = choose_vocabulary(counts, size=size, always=must_keep_ids(tokenizer))
         return trim_tokenizer(tokenizer, kept), kept
