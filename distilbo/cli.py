@@ -102,6 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model checkpoints kept: frontier (the Pareto front and the baseline; default) or all")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 
+    p = sub.add_parser("confirm", help="retrain the frontier trials and the baseline with more seeds (dev + test "
+                       "split); resumable")
+    _add_config(p)
+    _add_study(p)
+    p.add_argument("--seeds", type=int, default=None, help="more seeds per trial (default: [report] confirm_seeds)")
+    p.add_argument("--workers", type=int, default=None, help="runs in parallel (default: config workers)")
+    p.add_argument("--trial", type=int, action="append", default=None, dest="trials", metavar="N",
+                   help="confirm trial N instead of the frontier and baseline (repeatable)")
+    p.add_argument("--keep", choices=["frontier", "all"], default=None,
+                   help="all: keep each run's model weights (default: deleted after scoring)")
+    p.add_argument("--no-report", action="store_true", help="do not rewrite the report at the end")
+
     p = sub.add_parser("status", help="print the trials table of a study")
     _add_config(p, reads=COMMAND_SETTINGS["status"])
     _add_study(p)
@@ -132,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder (or hub id)")
     p.add_argument("--question", required=True)
     p.add_argument("--context", required=True)
+    p.add_argument("--null-threshold", type=float, default=None,
+                   help="answer \"\" when null - best span score > this (default: the threshold the model ships "
+                        "with, calibrated on dev by distilbo export; else 0)")
 
     p = sub.add_parser("distill", help="run one distillation trial by hand")
     _add_config(p)
@@ -152,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc-stride", type=int, default=DataConfig.doc_stride, help="overlap between windows, in tokens")
     p.add_argument("--max-query-length", type=int, default=DataConfig.max_query_length)
     p.add_argument("--batch-size", type=int, default=TrainConfig.eval_batch_size)
-    p.add_argument("--null-score-diff-threshold", type=float, default=0.0)
+    p.add_argument("--null-score-diff-threshold", type=float, default=None,
+                   help="answer \"\" when null - best span score > this (default: the model's own, else 0)")
     p.add_argument("--squad-v1", action="store_true", help="SQuAD 1.1 rules: no null answer")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--trust-remote-code", action="store_true", help="allow custom model code (off by default)")
@@ -235,12 +251,25 @@ def run(args: argparse.Namespace) -> int:
 
         cfg = _config(args)
         run_search(cfg, n_trials=args.trials, timeout=args.timeout, workers=args.workers)
+        if cfg.report.confirm_seeds > 0:
+            from distilbo.search.confirm import confirm
+
+            confirm(cfg, workers=args.workers)
         if not args.no_report:
             from distilbo.report.command import report
 
             paths = report(cfg)
             print(f"report: {paths['html']}")
         print(_next_commands(args, cfg))
+    elif cmd == "confirm":
+        from distilbo.search.confirm import confirm
+
+        cfg = _config(args)
+        confirm(cfg, seeds=args.seeds, workers=args.workers, trials=args.trials)
+        if not args.no_report:
+            from distilbo.report.command import report
+
+            print(f"report: {report(cfg)['html']}")
     elif cmd == "status":
         from distilbo.search.study import status
 
@@ -263,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "answer":
         from distilbo.export import answer
 
-        print(json.dumps(answer(model=args.model, question=args.question, context=args.context), indent=1))
+        print(json.dumps(answer(model=args.model, question=args.question, context=args.context,
+                                null_score_diff_threshold=args.null_threshold), indent=1))
     return 0
 
 
@@ -303,7 +333,8 @@ def _next_commands(args: argparse.Namespace, cfg: Any) -> str:
 
 
 def _print_summary(m: dict) -> None:
-    keys = ("exact", "f1", "HasAns_exact", "NoAns_exact", "best_exact", "HasAns_forced_exact", "HasAns_forced_f1",
+    keys = ("exact", "f1", "HasAns_exact", "NoAns_exact", "calibrated_exact", "calibrated_f1", "null_threshold",
+            "HasAns_forced_exact", "HasAns_forced_f1",
             "num_parameters", "latency_ms", "total", "examples_per_second")
     print(" ".join(f"{k}={m[k]:.4g}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys if k in m))
 

@@ -74,6 +74,12 @@ class DataConfig:
     targets only (no hard-label term). Shuffled into the training batches; an epoch covers both sets."""
     max_transfer_samples: int | None = None
     """Use only the first N transfer-set questions."""
+    test_file: str = ""
+    """Held-out test split (same forms as dev_file): scored only for confirmed trials (`distilbo confirm`) and
+    exports, never read by the sampler, the no-answer threshold or the scenario choice. Empty: none."""
+    test_articles: list = field(default_factory=list)
+    """Titles of the test_file articles that form the test split (empty: all of them). When test_file is the
+    dev_file, these articles are left out of the dev questions (before max_eval_samples), so no paragraph is in both."""
     n_best_size: int = 20
     """Start and end candidates considered per window in postprocessing."""
     max_answer_length: int = 30
@@ -270,6 +276,10 @@ class ReportConfig:
     """`retain size`: params <= baseline * (1 + size_tolerance); `minimize size`: at least this much smaller."""
     exact_tolerance: float = 0.5
     """`retain performance`: exact >= baseline exact - exact_tolerance (points)."""
+    confirm_seeds: int = 0
+    """After a search (and with `distilbo confirm`), retrain the frontier's trials, the scenario picks and the
+    baseline with this many more seeds (`seed` + 1 ... + k), scored on dev and the test split; the report's frontier,
+    scenario table and exports then use the confirmed mean +- sd (the search's own draw included). 0: off."""
 
 
 @dataclass
@@ -426,6 +436,10 @@ class Config:
                 need(limit >= MIN_TRIAL_MEMORY, "trial_memory_limit",
                      f"too small to run Python and torch (at least {MIN_TRIAL_MEMORY >> 20}MB); write a size like "
                      "'4GB' (or leave it unset: no limit)")
+        need(isinstance(d.test_articles, list) and all(isinstance(a, str) and a for a in d.test_articles),
+             "test_articles", 'write a list of article titles, like ["Imperialism"] (or [] for all of test_file)')
+        need(not d.test_articles or bool(d.test_file), "test_articles", "set test_file too (the file they come from)")
+        need(self.report.confirm_seeds >= 0, "confirm_seeds", "must be >= 0 (0 = no confirmation)")
         need(self.run.num_threads >= 0, "num_threads", "must be >= 0 (0 = all cores)")
         if not (self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda")):
             need(False, "device", "use auto, cpu, cuda or cuda:N")
@@ -436,7 +450,7 @@ SECTIONS = ("run", "data", "models", "student", "train", "search", "report")
 PATH_FIELDS = ("out", "cache_dir")
 """Fields that are always file-system paths (never a hub id); made absolute when a config is loaded. `storage` is
 one too when it is not a URL (a journal file)."""
-LOCATION_FIELDS = ("train_file", "dev_file", "transfer_file", "teacher", "student_init")
+LOCATION_FIELDS = ("train_file", "dev_file", "transfer_file", "test_file", "teacher", "student_init")
 """Fields that are a local path, or else a hub id / `hub:NAME` / `package:NAME`."""
 MIN_TRIAL_MEMORY = 256 << 20
 """The smallest `trial_memory_limit` accepted: below it Python and torch cannot even start."""

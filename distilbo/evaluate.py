@@ -104,6 +104,17 @@ def _first_line(e: BaseException) -> str:
     return s[0][:200] if s else ""
 
 
+def model_null_threshold(model: Any) -> float:
+    """The no-answer threshold a model folder ships with (`null_score_diff_threshold` in its config.json, written by
+    `distilbo export`), else 0.0 (answer "" whenever the null score beats the best span)."""
+    value = getattr(model.config, NULL_THRESHOLD_KEY, None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+NULL_THRESHOLD_KEY = "null_score_diff_threshold"
+"""The config.json attribute an exported model keeps its calibrated no-answer threshold in (run_qa's name)."""
+
+
 def uses_token_types(model: Any) -> bool:
     return "token_type_ids" in inspect.signature(model.forward).parameters
 
@@ -155,17 +166,51 @@ def evaluate_logits(examples: list[Example], features: Features, start: np.ndarr
                         version_2_with_negative=version_2_with_negative)
     if version_2_with_negative:
         metrics = dict(evaluate_examples(examples, preds.answers, preds.na_probs))
+        metrics["answered_pct"] = 100.0 * sum(bool(a) for a in preds.answers.values()) / len(examples)
         answerable = [e for e in examples if e.answers]
         if answerable:
             forced = evaluate_examples(answerable, {e.id: preds.forced[e.id] for e in answerable})
             metrics["HasAns_forced_exact"] = forced["exact"]
             metrics["HasAns_forced_f1"] = forced["f1"]
+        metrics.update(calibrated_metrics(examples, preds))
     else:
         from distilbo.data.squad import examples_to_squad_json
 
         v1 = evaluate_v1(examples_to_squad_json(examples)["data"], preds.answers)
         metrics = {"exact": v1["exact_match"], "f1": v1["f1"], "total": len(examples)}
     return Evaluation(metrics=metrics, answers=preds.answers, na_probs=preds.na_probs)
+
+
+CALIBRATED_KEYS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact")
+"""Official scores recorded again at the best-F1 threshold, as calibrated_<key>."""
+
+
+def calibrated_metrics(examples: list[Example], preds: Any) -> dict[str, float]:
+    """`null_threshold` (the best-F1 null-score margin on these questions, `distilbo.qa.calibrate`), the official
+    scores with it (`calibrated_exact`, `calibrated_f1`, ...) and the share it answers (`calibrated_answered_pct`):
+    what a user of the exported model gets, since the export ships that threshold."""
+    from distilbo.qa.calibrate import apply_threshold, calibrate
+    from distilbo.qa.squad_v2 import evaluate_examples
+
+    cal = calibrate(examples, preds.forced, preds.margins)
+    scores = evaluate_examples(examples, apply_threshold(preds.forced, preds.margins, cal.threshold))
+    out = {"null_threshold": cal.threshold, "calibrated_answered_pct": cal.answered}
+    out.update({f"calibrated_{k}": float(scores[k]) for k in CALIBRATED_KEYS if k in scores})
+    return out
+
+
+def heldout_metrics(examples: list[Example], features: Features, start: np.ndarray, end: np.ndarray, *,
+                    threshold: float, **post: Any) -> dict[str, float]:
+    """Scores on a held-out split with a no-answer `threshold` chosen elsewhere (the dev set's best-F1 one): the
+    `calibrated_*` keys are the official scores at that threshold, never this split's own best; beside them the
+    span quality with the null answer disabled (`HasAns_forced_*`) and `total`."""
+    ev = evaluate_logits(examples, features, start, end, **{**post, "null_score_diff_threshold": threshold})
+    m = ev.metrics
+    out = {f"calibrated_{k}": float(m[k]) for k in CALIBRATED_KEYS if k in m}
+    out["calibrated_answered_pct"] = float(m["answered_pct"])
+    out.update({k: float(m[k]) for k in ("HasAns_forced_exact", "HasAns_forced_f1") if k in m})
+    out["total"] = float(m["total"])
+    return out
 
 
 def evaluate_model(model: Any, examples: list[Example], features: Features, *, batch_size: int = 64,
@@ -183,15 +228,21 @@ def evaluate_model(model: Any, examples: list[Example], features: Features, *, b
 def evaluate(*, model: str, data: str, out: str | None = None, max_eval_samples: int | None = None,
              max_seq_length: int = DataConfig.max_seq_length, doc_stride: int = DataConfig.doc_stride, max_query_length: int = DataConfig.max_query_length,
              version_2_with_negative: bool = True, batch_size: int = TrainConfig.eval_batch_size, device: str = "auto",
-             null_score_diff_threshold: float = 0.0, cache_dir: str | None = None,
+             null_score_diff_threshold: float | None = None, cache_dir: str | None = None,
              trust_remote_code: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Score a QA model on SQuAD data; writes metrics.json, predictions.json and na_probs.json into `out`."""
+    """Score a QA model on SQuAD data; writes metrics.json, predictions.json and na_probs.json into `out`.
+
+    `exact`/`f1`/... are the scores at `null_score_diff_threshold`; None takes the threshold the model ships with
+    (`model_null_threshold`: a distilbo export's), else 0. The `calibrated_*` scores beside them use the best-F1
+    threshold on this very data (`null_threshold`): an upper bound there, not a held-out score."""
     from distilbo.data.squad import build_features, load_examples
     from distilbo.measure import select_device
 
     examples = load_examples(data, version_2_with_negative=version_2_with_negative, max_samples=max_eval_samples)
     tokenizer = load_tokenizer(model, trust_remote_code=trust_remote_code)
     qa = load_qa_model(model, trust_remote_code=trust_remote_code)
+    if null_score_diff_threshold is None:
+        null_score_diff_threshold = model_null_threshold(qa)
     dev = select_device(device)
     qa.to(dev)
     feats = build_features(examples, tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
@@ -200,7 +251,7 @@ def evaluate(*, model: str, data: str, out: str | None = None, max_eval_samples:
                         version_2_with_negative=version_2_with_negative,
                         null_score_diff_threshold=null_score_diff_threshold)
     ev.metrics.update(model=model, data=data, num_features=len(feats), max_seq_length=max_seq_length,
-                      doc_stride=doc_stride, device=str(dev))
+                      doc_stride=doc_stride, device=str(dev), null_score_diff_threshold=null_score_diff_threshold)
     if out:
         o = Path(out)
         o.mkdir(parents=True, exist_ok=True)

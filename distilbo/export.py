@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import statistics
@@ -202,10 +203,13 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(model_dir, tmp)
     try:
+        threshold = shipped_threshold(metrics, trial_config)
+        _set_config_threshold(tmp / "config.json", threshold["value"])
         for name in ("metrics.json", "trial_config.json"):  # settings may hold a storage URL with a password
             if (trial_dir / name).is_file():
                 (tmp / name).write_text(mask_secrets((trial_dir / name).read_text(encoding="utf-8")), encoding="utf-8")
         info: dict[str, Any] = {"trial_dir": str(trial_dir.resolve()), "provenance": provenance or {},
+                                "null_threshold": threshold,
                                 "models": _model_refs(trial_config, _config_base(trial_dir, cfg))}
         if onnx or quantize:
             model = load_qa_model(str(tmp))
@@ -238,6 +242,31 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def shipped_threshold(metrics: dict[str, Any], trial_config: dict[str, Any]) -> dict[str, Any]:
+    """The no-answer threshold an export ships (null - best span score above which it answers ""): the trial's
+    best-F1 threshold on its dev questions (`null_threshold`, `distilbo.qa.calibrate`); for a trial recorded before
+    that existed, the official `best_f1_thresh` turned into score units; else the trial's own setting.
+    {"value", "source"}."""
+    value = metrics.get("null_threshold")
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return {"value": float(value), "source": "best F1 on the trial's dev questions"}
+    p = metrics.get("best_f1_thresh")
+    if isinstance(p, (int, float)) and 0.0 < p < 1.0:
+        return {"value": math.log(p / (1.0 - p)), "source": "the official best_f1_thresh of the trial's dev scores"}
+    fixed = float(trial_config.get("null_score_diff_threshold", DataConfig.null_score_diff_threshold) or 0.0)
+    return {"value": fixed, "source": "the trial's null_score_diff_threshold setting (not calibrated)"}
+
+
+def _set_config_threshold(config_json: Path, value: float) -> None:
+    """Store the threshold in the exported config.json (`NULL_THRESHOLD_KEY`; transformers keeps unknown keys as
+    config attributes, so `model.config.null_score_diff_threshold` reads it back)."""
+    from distilbo.evaluate import NULL_THRESHOLD_KEY
+
+    cfg = json.loads(config_json.read_text(encoding="utf-8"))
+    cfg[NULL_THRESHOLD_KEY] = value
+    config_json.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _check_out(out: Path, trial_dir: Path | None, *, force: bool = False) -> None:
@@ -595,9 +624,10 @@ def _fmt(v: Any) -> str:
 
 
 def usage_snippet(path: str, *, token_types: bool, max_seq_length: int, doc_stride: int, max_query_length: int,
-                  n_best_size: int, max_answer_length: int, null_score_diff_threshold: float) -> str:
+                  n_best_size: int, max_answer_length: int) -> str:
     """Python that answers a question with transformers + torch only, by distilbo's rules (windows, context-only
-    top-n_best starts/ends, valid spans, the [CLS] null score)."""
+    top-n_best starts/ends, valid spans, the [CLS] null score, the calibrated no-answer threshold the export keeps
+    in config.json)."""
     tt = ', token_type_ids=enc["token_type_ids"]' if token_types else ""
     return f'''import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -608,8 +638,10 @@ model = AutoModelForQuestionAnswering.from_pretrained(path).eval()
 
 
 def answer(question, context, max_seq_length={max_seq_length}, doc_stride={doc_stride}, max_query_length={max_query_length},
-           n_best_size={n_best_size}, max_answer_length={max_answer_length}, null_score_diff_threshold={null_score_diff_threshold!r}):
+           n_best_size={n_best_size}, max_answer_length={max_answer_length}, null_score_diff_threshold=None):
     """(answer text, "" when the context does not answer the question; best span score; null score)."""
+    if null_score_diff_threshold is None:  # the calibrated threshold this folder ships with (best F1 on dev)
+        null_score_diff_threshold = getattr(model.config, "null_score_diff_threshold", 0.0)
     question = question.lstrip()
     q = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     if len(q) > max_query_length:  # long questions are cut to max_query_length tokens
@@ -797,8 +829,7 @@ def _card_usage(out: Path, tc: dict[str, Any], is_bert: bool) -> list[str]:
     # usage
     post = _post(tc)
     snippet = usage_snippet(str(out), token_types=is_bert, **_lengths(tc), n_best_size=post["n_best_size"],
-                            max_answer_length=post["max_answer_length"],
-                            null_score_diff_threshold=post["null_score_diff_threshold"])
+                            max_answer_length=post["max_answer_length"])
     lines += ["## Use", "",
               "The transformers question-answering pipeline is gone (transformers 5), so the span search is written "
               "out; it follows distilbo's evaluation rules and gives the same answers:", "", "```python",
@@ -818,19 +849,22 @@ def _ordinal(n: int | None) -> str:
 # ----------------------------------------------------------------------------------------------- answer
 def answer(*, model: str, question: str, context: str, max_seq_length: int = DataConfig.max_seq_length, doc_stride: int = DataConfig.doc_stride,
            max_query_length: int = DataConfig.max_query_length, max_answer_length: int = DataConfig.max_answer_length, n_best_size: int = DataConfig.n_best_size,
-           null_score_diff_threshold: float = 0.0) -> dict[str, Any]:
+           null_score_diff_threshold: float | None = None) -> dict[str, Any]:
     """`distilbo answer`: one question through the evaluation code path (build_features -> model_logits ->
-    postprocess), so it answers exactly as evaluation does.
+    postprocess), so it answers exactly as evaluation does. `null_score_diff_threshold` None: the threshold the
+    model ships with (a distilbo export's calibrated one, `evaluate.model_null_threshold`), else 0.
 
     Returns {answer, score, no_answer_probability, start, end, best_span}: `answer` is "" when the null score
     wins; `best_span` = context[start:end] is the best span even then, `score` its start + end logit."""
     from distilbo.data.squad import build_features
-    from distilbo.evaluate import load_qa_model, load_tokenizer, model_logits
+    from distilbo.evaluate import load_qa_model, load_tokenizer, model_logits, model_null_threshold
     from distilbo.qa.postprocess import best_spans, postprocess
 
     if not question.strip() or not context.strip():
         raise UserError("answer: --question and --context must not be empty")
     m, tok = load_qa_model(model), load_tokenizer(model)
+    if null_score_diff_threshold is None:
+        null_score_diff_threshold = model_null_threshold(m)
     ex = Example(id="q", title="", context=context, question=question)
     feats = build_features([ex], tok, max_seq_length=max_seq_length, doc_stride=doc_stride,
                            max_query_length=max_query_length, cache_dir=None)
@@ -841,11 +875,12 @@ def answer(*, model: str, question: str, context: str, max_seq_length: int = Dat
                                      max_answer_length=max_answer_length)
     w = int(np.argmax(score))  # first window with the best span, as postprocess picks it
     if not np.isfinite(score[w]):
-        return {"answer": "", "score": None, "no_answer_probability": 1.0, "start": None, "end": None,
-                "best_span": ""}
+        return {"answer": "", "score": None, "no_answer_probability": 1.0, "null_margin": None,
+                "null_threshold": float(null_score_diff_threshold), "start": None, "end": None, "best_span": ""}
     a, b = int(feats.offsets[w, s_tok[w], 0]), int(feats.offsets[w, e_tok[w], 1])
     assert context[a:b] == preds.forced["q"], "best_spans and postprocess disagree"
     return {"answer": preds.answers["q"], "score": float(score[w]), "no_answer_probability": preds.na_probs["q"],
+            "null_margin": preds.margins["q"], "null_threshold": float(null_score_diff_threshold),
             "start": a, "end": b, "best_span": context[a:b]}
 
 

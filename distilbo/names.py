@@ -16,7 +16,8 @@ DISTILLATION = ("alpha_ce", "alpha_squad", "temperature", "alpha_cos")
 # Metrics a trial records (the objectives and constraints may use any of them).
 METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1",
            "HasAns_forced_exact", "HasAns_forced_f1", "num_parameters", "num_non_embedding_parameters",
-           "latency_ms", "peak_memory_mb", "train_seconds", "train_features_per_second")
+           "latency_ms", "peak_memory_mb", "train_seconds", "train_features_per_second", "calibrated_exact",
+           "calibrated_f1", "null_threshold", "answered_pct", "calibrated_answered_pct")
 
 
 def group_of(name: str) -> str:

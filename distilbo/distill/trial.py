@@ -74,11 +74,11 @@ def estimate_metrics(cfg: Config) -> dict[str, float]:
 
 def latency_lengths(cfg: Config) -> list[int]:
     """Row lengths of the batch latency is timed on: the first latency_batch_size dev windows (as `latency_ms`)."""
-    from distilbo.data.squad import build_features, load_examples
+    from distilbo.data.squad import build_features
+    from distilbo.data.splits import dev_examples
 
     d = cfg.data
-    examples = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
-                             max_samples=d.max_eval_samples)
+    examples = dev_examples(cfg)
     feats = build_features(examples, load_tokenizer(cfg.student_init_path, trust_remote_code=cfg.run.trust_remote_code),
                            max_seq_length=d.max_seq_length, doc_stride=d.doc_stride,
                            max_query_length=d.max_query_length, cache_dir=cache_dir(cfg))
@@ -112,6 +112,7 @@ def check_inputs(cfg: Config) -> None:
 
     Loads what a trial loads (the examples, both tokenizers, the teacher as a QA model, the init's config and
     safetensors weights), so it takes as long as the first seconds of a trial."""
+    from distilbo.data.splits import check_disjoint, dev_examples, test_examples
     from distilbo.data.squad import load_examples
     from distilbo.models.student import load_init
 
@@ -119,11 +120,15 @@ def check_inputs(cfg: Config) -> None:
 
     require_runtime(cfg.search.runtime, where=f"{cfg.source}: [search] runtime")
     d, m, trust = cfg.data, cfg.models, cfg.run.trust_remote_code
-    for name, value, n in (("train_file", d.train_file, d.max_train_samples),
-                           ("dev_file", d.dev_file, d.max_eval_samples)):
+    for name, value in (("train_file", d.train_file), ("dev_file", d.dev_file)):
         if not value:
             raise UserError(f"{cfg.source}: [data] {name} is not set; point it at a SQuAD JSON file")
-        load_examples(cfg.path(value), version_2_with_negative=d.version_2_with_negative, max_samples=n)
+    load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
+                  max_samples=d.max_train_samples)
+    dev = dev_examples(cfg)
+    test = test_examples(cfg)
+    if test is not None:
+        check_disjoint(dev, test, where=f"{cfg.source}: [data] test_file")
     for name, value in (("teacher", m.teacher), ("student_init", m.student_init)):
         if not value:
             raise UserError(f"{cfg.source}: [models] {name} is not set; give a model folder, package:NAME or hub id")
@@ -150,11 +155,10 @@ def check_inputs(cfg: Config) -> None:
 
 def load_data(cfg: Config, tokenizer: Any):
     """(train examples, train features, dev examples, dev features) with the config's lengths; cached."""
-    from distilbo.data.squad import build_features, load_examples
+    from distilbo.data.squad import build_features
+    from distilbo.data.splits import dev_examples
 
-    d = cfg.data
-    dev_ex = load_examples(cfg.path(d.dev_file), version_2_with_negative=d.version_2_with_negative,
-                           max_samples=d.max_eval_samples)
+    dev_ex = dev_examples(cfg)
     return (*load_train(cfg, tokenizer), dev_ex, build_features(dev_ex, tokenizer, cache_dir=cache_dir(cfg),
                                                                 **_lengths(cfg)))
 
@@ -225,7 +229,46 @@ def trimmed_tokenizer(cfg: Config, tokenizer: Any, *, same_tokens: bool = True,
         raise UserError(f"{cfg.source}: [student] {e}") from None
 
 
-def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+def run_trial_with_test(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[str, Any]:
+    """`run_trial` plus the held-out test split (`[data] test_file`), scored with the dev set's no-answer threshold
+    and recorded as test_<metric>: the trial function of `distilbo confirm` (a search never reads the test split)."""
+    return run_trial(cfg, trial_dir, progress=progress, score_test=True)
+
+
+def numeric_path(device: Any, precision: str) -> dict[str, Any]:
+    """What a trial's numbers depend on besides its settings and seed: the CPU (or GPU) model, the training
+    arithmetic `precision` resolved to, torch's threads and version. Recorded in every trial's metrics."""
+    import torch
+
+    from distilbo.measure import cpu_info, train_precision
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_info()["name"]
+    return {"hardware": name or "unknown", "train_precision": train_precision(precision, device),
+            "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
+
+
+def _score_test(cfg: Config, student: Any, tokenizer: Any, *, threshold: float, post: dict, model_dir: Path,
+                device: Any) -> dict[str, float]:
+    """test_<metric> of the trained student on the held-out split, in `[search] runtime`, at `threshold`."""
+    from distilbo import progress as live
+    from distilbo.data.splits import test_examples
+    from distilbo.data.squad import build_features
+    from distilbo.evaluate import heldout_metrics
+    from distilbo.serve import serve
+
+    examples = test_examples(cfg)
+    if examples is None:
+        return {}
+    live.phase("scoring the test split")
+    feats = build_features(examples, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
+    runtime = cfg.search.runtime
+    served = serve(student, runtime, folder=model_dir, example=feats, device=device, check=False)
+    start, end = served.logits(feats, batch_size=cfg.train.eval_batch_size)
+    m = heldout_metrics(examples, feats, start, end, threshold=threshold, **post)
+    return {f"test_{k}": v for k, v in m.items()}
+
+
+def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test: bool = False) -> dict[str, Any]:
     from distilbo import progress as live
     from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
     from distilbo.distill.train import CURVE_METRICS, distill
@@ -356,7 +399,12 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
     if cfg.search.runtime != "pytorch":  # scored and timed again as it will be served; fp32 kept as fp32_*
         final, lat, served_metrics = _score_served(cfg, student, final, lat, dev_ex, dev_f, post, model_dir, device)
     counts = model_num_parameters(student)
-    metrics = {**final.metrics, **start, **counts, **lat, **served_metrics, "runtime": cfg.search.runtime,
+    test = {}
+    if score_test and cfg.data.version_2_with_negative:
+        test = _score_test(cfg, student, student_tok, threshold=final.metrics["null_threshold"], post=post,
+                           model_dir=model_dir, device=device)
+    metrics = {**final.metrics, **start, **counts, **lat, **served_metrics, **test, "runtime": cfg.search.runtime,
+               **numeric_path(device, cfg.train.precision), "seed": cfg.run.seed,
                "peak_memory_mb": mem.peak_mb, "train_seconds": result.train_seconds,
                "train_features_per_second": result.train_features_per_second, "train_steps": result.steps,
                "num_train_features": n_train, "num_transfer_features": n_transfer, "n_heads_effective": spec.heads,
@@ -366,6 +414,10 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
     live.phase("saving")
+    if "null_threshold" in final.metrics:  # the calibrated threshold travels with the weights (config.json)
+        from distilbo.evaluate import NULL_THRESHOLD_KEY
+
+        setattr(student.config, NULL_THRESHOLD_KEY, float(final.metrics["null_threshold"]))
     student.save_pretrained(model_dir, safe_serialization=True)
     student_tok.save_pretrained(model_dir)
     write_json_atomic(trial_dir / "predictions.json", final.answers)
@@ -377,7 +429,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True) -> dict[st
 
 
 SERVED_KEYS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "best_exact", "best_f1",
-               "HasAns_forced_exact", "HasAns_forced_f1")
+               "HasAns_forced_exact", "HasAns_forced_f1", "calibrated_exact", "calibrated_f1", "null_threshold")
 """Accuracy metrics a non-pytorch runtime re-scores; their fp32 values stay as fp32_<key>."""
 
 
@@ -439,5 +491,5 @@ def baseline_command(*, config: str, out: str, overrides: dict[str, str] | None 
     return run_trial(cfg, Path(out), progress=progress)
 
 
-__all__ = ["run_trial", "estimate_metrics", "check_inputs", "student_spec", "distill_command", "baseline_command",
+__all__ = ["run_trial", "run_trial_with_test", "numeric_path", "estimate_metrics", "check_inputs", "student_spec", "distill_command", "baseline_command",
            "check_tokenizers", "baseline_overrides"]

@@ -19,7 +19,8 @@ Rules (the usual BERT/Hugging Face ones):
 - `na_probs[q]` = sigmoid(null - best), 1.0 without a valid span: monotone in the null margin, so the
   best-threshold search of the official SQuAD 2.0 script works on it;
 - `forced[q]` is the best span's text with the null answer disabled ("" only without a valid span), for
-  HasAns_forced_exact / HasAns_forced_f1.
+  HasAns_forced_exact / HasAns_forced_f1;
+- `margins[q]` = null - best (+inf without a valid span), the score `distilbo.qa.calibrate` sets a threshold on.
 
 Shape glossary:
     N  windows (features), one question may have several
@@ -51,6 +52,9 @@ class Predictions:
     """qid -> probability of no answer, sigmoid(null score - best span score)."""
     forced: dict[str, str] = field(default_factory=dict)
     """qid -> best span text with the null answer disabled ("" only when no valid span exists)."""
+    margins: dict[str, float] = field(default_factory=dict)
+    """qid -> null score - best span score (+inf without a valid span): "" is answered when this is > the
+    threshold (`distilbo.qa.calibrate` finds the best one)."""
 
 
 def _sigmoid(x: float) -> float:
@@ -152,11 +156,13 @@ def postprocess(
         if w < 0:  # no window, or no valid span in any window
             preds.answers[ex.id] = preds.forced[ex.id] = ""
             preds.na_probs[ex.id] = 1.0
+            preds.margins[ex.id] = math.inf
             continue
         off = features.offsets[w]
         text = ex.context[int(off[span_start[w], 0]) : int(off[span_end[w], 1])]
         margin = float(null[i] - best[i])  # null score minus best span score
         preds.forced[ex.id] = text
+        preds.margins[ex.id] = margin
         preds.na_probs[ex.id] = _sigmoid(margin)
         no_answer = version_2_with_negative and margin > null_score_diff_threshold
         preds.answers[ex.id] = "" if no_answer else text
