@@ -143,14 +143,24 @@ def kill_when(proc: Any, load: Any, seen: Any, *, timeout: float,
 
 
 def noisy(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
-    """`smooth` plus a seed's draw: exact + NOISE[seed % 4] (so a test knows every seed's value), and the same on a
-    test split (`test_exact`, 10 points lower). $SYNTH_SLEEP seconds first (so a test can kill a confirmation)."""
+    """`smooth` plus a draw that depends on the seed and the shape: exact + noise(seed, n_layers) (so a test knows
+    every run's value), and the same on a test split (`test_exact`, 10 points lower). $SYNTH_SLEEP seconds first
+    (so a test can kill a confirmation)."""
     time.sleep(float(os.environ.get("SYNTH_SLEEP", "0")))
     m = smooth(cfg, trial_dir)
-    m["exact"] += NOISE[cfg.run.seed % len(NOISE)]
+    m["exact"] += noise(cfg.run.seed, cfg.student.n_layers)
     m["test_exact"] = m["exact"] - 10.0
     return m
 
 
 NOISE = (6.0, -2.0, 0.0, -4.0)
-"""`noisy`'s offset by seed % 4: seed 0 (the search's draw) is the lucky one."""
+
+
+def noise(seed: int, n_layers: int) -> float:
+    """`noisy`'s offset: NOISE[(seed + n_layers) % 4]."""
+    return NOISE[(seed + n_layers) % len(NOISE)]
+
+
+def region_fails_all(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    """Always raises, like an out-of-memory trial: a confirmation run that fails."""
+    raise MemoryError("synthetic: does not fit")

@@ -29,6 +29,7 @@ from distilbo.data.squad import build_features, load_examples
 from distilbo.errors import UserError
 from distilbo.evaluate import evaluate_logits, evaluate_model, model_logits
 from distilbo.export import ExportCheckError, answer, export, export_trial_dir, verify_onnx
+from distilbo.qa.calibrate import apply_threshold
 from distilbo.qa.postprocess import postprocess
 
 pytestmark = pytest.mark.skipif(not (TEACHER.is_dir() and DEV_JSON.is_file()), reason="shared teacher/data missing")
@@ -196,7 +197,10 @@ print("RESULT " + json.dumps(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))[7:])
     preds = reference["preds"]
-    assert {q: r["answer"] for q, r in got.items()} == preds.answers
+    # the snippet applies the threshold the export ships in config.json: the trial's best-F1 one on dev
+    shipped = json.loads((exported / "config.json").read_text())["null_score_diff_threshold"]
+    assert shipped == reference["metrics"]["null_threshold"]
+    assert {q: r["answer"] for q, r in got.items()} == apply_threshold(preds.forced, preds.margins, shipped)
     for e in examples:  # the span with the null answer disabled = the text the snippet found
         r = got[e.id]
         forced_text = r["answer"] if r["answer"] else preds.forced[e.id]

@@ -18,8 +18,9 @@ import pytest
 from conftest import REPO
 
 PKG = REPO / "distilbo"
-PURE = ("distilbo.search._rungs", "distilbo.qa.postprocess", "distilbo.qa.squad_v2", "distilbo.distill.losses", "distilbo.report.frontier",
-        "distilbo.pareto", "distilbo.names")
+PURE = ("distilbo.search._rungs", "distilbo.qa.postprocess", "distilbo.qa.squad_v2", "distilbo.qa.calibrate",
+        "distilbo.distill.losses", "distilbo.report.frontier", "distilbo.report.confirmed", "distilbo.pareto",
+        "distilbo.names")
 FILE_IO = {"os", "pathlib", "shutil", "tempfile", "io", "glob", "fcntl", "sqlite3"}
 
 
@@ -137,7 +138,9 @@ SHARED = {"max_seq_length", "doc_stride", "max_query_length", "n_best_size", "ma
 # a command parameter named differently from its config field; None: the command's own setting, not the config's
 # (the teacher is fine-tuned with its own recipe: batch 32, not the student's 8)
 ALIASES = {("evaluate", "batch_size"): "eval_batch_size", ("finetune_teacher", "batch_size"): None,
-           ("teacher", "batch_size"): None}
+           ("teacher", "batch_size"): None,
+           # evaluate's threshold defaults to the one the model ships with (a distilbo export's calibrated one)
+           ("evaluate", "null_score_diff_threshold"): None}
 
 
 def _command_functions():

@@ -60,7 +60,8 @@ def test_span_chosen_across_two_windows():
     start[1, 6], end[1, 7] = 3.0, 2.5  # window 1: "the mat", score 5.5
     start[:, 0], end[:, 0] = 1.0, 1.0  # null 2
     preds = postprocess(examples, feats, start, end)
-    assert preds == Predictions(answers={"q": "the mat"}, na_probs={"q": pytest.approx(1 / (1 + math.exp(3.5)))}, forced={"q": "the mat"})
+    assert preds == Predictions(answers={"q": "the mat"}, na_probs={"q": pytest.approx(1 / (1 + math.exp(3.5)))}, forced={"q": "the mat"},
+                             margins={"q": pytest.approx(-3.5)})
     start[0, 5] = 4.0  # now window 0's "cat" scores 6 > 5.5
     assert postprocess(examples, feats, start, end).answers == {"q": "cat"}
 

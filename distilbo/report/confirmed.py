@@ -8,7 +8,7 @@
 A confirmed record's `metrics` hold, for every numeric metric, the mean over the search's own draw and the
 confirmation runs that succeeded (all seeds count alike); its `confirmed` entry keeps per metric
 {mean, sd (sample, ddof 1; 0 for one value), n, draw (the search's value), values}. Test-split metrics
-(`test_*`) exist only in confirmation runs (the search never scores the test split), so their mean is over those.
+(`test_*`) count only from confirmation runs (the search never scores the test split), so their mean is over those.
 Records without a successful confirmation run are returned unchanged with `confirmed` None.
 """
 
@@ -54,15 +54,16 @@ def confirmed_records(records: Sequence[Record], runs: Sequence[Mapping[str, Any
         names = dict.fromkeys(list(draw) + [k for r in mine for k in r["metrics"]])
         stats, means = {}, dict(draw)
         for name in names:
-            vals = ([draw[name]] if _finite(draw.get(name)) else []) + \
-                   [r["metrics"][name] for r in mine if _finite(r["metrics"].get(name))]
+            own = _finite(draw.get(name)) and not name.startswith("test_")  # the test split: confirmation runs only
+            vals = ([draw[name]] if own else []) + [r["metrics"][name] for r in mine if _finite(r["metrics"].get(name))]
             if not vals:
                 continue
             s = summarize(vals)
-            s["draw"] = draw.get(name) if _finite(draw.get(name)) else None
+            s["draw"] = draw[name] if own else None
             stats[name] = s
             means[name] = s["mean"]
         rec["metrics"] = means
+        rec["feasible"] = None  # judged again on the means (`pareto.meets_constraints`), not on the one draw
         rec["confirmed"] = {"seeds": [r["seed"] for r in mine], "runs": len(mine), "stats": stats}
         out.append(rec)
     return out

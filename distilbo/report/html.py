@@ -20,7 +20,13 @@ Files written into `out_dir` (each atomically: a temporary file, then os.replace
     trials.csv    one row per trial: number, state, failure, is_baseline, feasible, on_front, stopped_at_rung
                   (early stopping: the rung a trial was stopped at, else empty), params, metrics
                   (feasible = finished without failure and within the constraints)
-    frontier.json objectives, constraints, frontier trials (params + metrics) and the scenario rows
+    frontier.json objectives, constraints, frontier trials (params + metrics) and the scenario rows; with
+                  confirmation runs (`distilbo confirm`) also `confirmed`: each confirmed trial's mean +- sd over
+                  its seeds on dev and the test split, and whether it holds on the confirmed front
+
+With confirmed records (`report.confirmed.confirmed_records`) the PNG draws their means with +- sd error bars and
+the confirmed front, the scenario table shows mean +- sd (n seeds) and the test split, and a "Confirmed frontier"
+section lists every confirmed trial beside its single search draw.
 
 Every string that comes from the study (names, parameter values, failure messages, the storage label, metric
 names) is HTML-escaped; JSON embedded in <script> has `<`, `>` and `&` written as \\u003c, \\u003e, \\u0026.
@@ -48,6 +54,7 @@ Record = dict[str, Any]
 
 GROUP_COLORS = {"architecture": "#4c72b0", "SGD": "#dd8452", "distillation": "#55a868"}
 FRONT_COLOR, POINT_COLOR, PALE_COLOR, BASE_COLOR, FAIL_COLOR = "#1f5fbf", "#6b7280", "#c9ccd1", "#f59e0b", "#d62728"
+CONFIRMED_COLOR = "#111827"
 
 
 # ---------------------------------------------------------------------------------------------- small helpers
@@ -205,8 +212,10 @@ def _threshold(constraints, y_metric: str) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- PNG
 def frontier_png(records: Sequence[Record], *, objectives, constraints, study_name: str,
-                 x_metric: str = "num_parameters", y_metric: str = "exact") -> bytes:
-    """The frontier as PNG bytes (matplotlib Agg, no pyplot state)."""
+                 x_metric: str = "num_parameters", y_metric: str = "exact",
+                 confirmed: Sequence[Record] | None = None) -> bytes:
+    """The frontier as PNG bytes (matplotlib Agg, no pyplot state); `confirmed` records (mean metrics with a
+    `confirmed` entry) are drawn as mean +- sd error bars, joined to their search draw, with the confirmed front."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -244,6 +253,9 @@ def frontier_png(records: Sequence[Record], *, objectives, constraints, study_na
         ax.axhline(thr, color=FAIL_COLOR, lw=0.8, ls="--", alpha=0.6, zorder=1)
         ax.annotate(f"{y_metric} ≥ {thr:g}", (0.995, thr), xycoords=("axes fraction", "data"), ha="right",
                     va="bottom", fontsize=8, color=FAIL_COLOR)
+    if confirmed:
+        _confirmed_png(ax, confirmed, records, objectives=objectives, constraints=constraints, x_metric=x_metric,
+                       y_metric=y_metric)
     failed = [r for r in groups["failed"] if metric_value(r, x_metric) is not None]
     if failed:
         ax.scatter([metric_value(r, x_metric) / 1e6 for r in failed], [0.03] * len(failed), marker="x", s=40,
@@ -266,6 +278,30 @@ def frontier_png(records: Sequence[Record], *, objectives, constraints, study_na
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _confirmed_png(ax: Any, confirmed: Sequence[Record], records: Sequence[Record], *, objectives, constraints,
+                   x_metric: str, y_metric: str) -> None:
+    """Confirmed means +- sd (black diamonds), a thin line from each search draw to its mean, the confirmed front."""
+    draws = {r.get("number"): metric_value(r, y_metric) for r in records}
+    pts = [r for r in confirmed if metric_value(r, x_metric) is not None and metric_value(r, y_metric) is not None]
+    if not pts:
+        return
+    xs = [metric_value(r, x_metric) / 1e6 for r in pts]
+    ys = [metric_value(r, y_metric) for r in pts]
+    sds = [(r["confirmed"]["stats"].get(y_metric) or {}).get("sd", 0.0) for r in pts]
+    for x, y, r in zip(xs, ys, pts):
+        d = draws.get(r.get("number"))
+        if d is not None:
+            ax.plot([x, x], [d, y], color=CONFIRMED_COLOR, lw=0.7, alpha=0.5, zorder=5)
+    ns = sorted({(r["confirmed"]["stats"].get(y_metric) or {}).get("n", 0) for r in pts})
+    n_txt = "/".join(str(n) for n in ns)
+    ax.errorbar(xs, ys, yerr=sds, fmt="D", ms=5, color=CONFIRMED_COLOR, ecolor=CONFIRMED_COLOR, elinewidth=1,
+                capsize=3, label=f"confirmed mean ± sd ({n_txt} seeds)", zorder=6)
+    steps = _step_points(pareto_front(pts, objectives, constraints), x_metric, y_metric)
+    if steps:
+        ax.step([x / 1e6 for x, _ in steps], [y for _, y in steps], where="post", color=CONFIRMED_COLOR, lw=1.0,
+                ls="--", alpha=0.8, label="confirmed frontier", zorder=5)
 
 
 # ---------------------------------------------------------------------------------------------- SVG frontier
@@ -540,30 +576,82 @@ def trials_csv(records: Sequence[Record], *, objectives, constraints) -> str:
     return buf.getvalue()
 
 
-def frontier_json(records: Sequence[Record], *, study_name: str, objectives, constraints, scenarios) -> str:
+def frontier_json(records: Sequence[Record], *, study_name: str, objectives, constraints, scenarios,
+                  confirmed: Sequence[Record] | None = None, marks: Mapping[int, str] | None = None) -> str:
     front = sorted(pareto_front(records, objectives, constraints), key=lambda r: r.get("number", 0))
     doc = {"study": study_name, "objectives": list(objectives), "constraints": list(constraints),
            "front": [{"number": r.get("number"), "is_baseline": bool(r.get("is_baseline")),
                       "params": r.get("params") or {}, "metrics": r.get("metrics") or {},
                       "trial_dir": r.get("trial_dir")} for r in front],
            "scenarios": list(scenarios)}
+    if confirmed:
+        doc["confirmed"] = [{"number": r.get("number"), "is_baseline": bool(r.get("is_baseline")),
+                             "mark": (marks or {}).get(r.get("number")), "seeds": r["confirmed"]["seeds"],
+                             "stats": {k: {f: v[f] for f in ("mean", "sd", "n", "draw")}
+                                       for k, v in r["confirmed"]["stats"].items()}}
+                            for r in sorted(confirmed, key=lambda r: r.get("number", 0))]
     return json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
 
 
+def _pm(mean: Any, sd: Any, n: Any = None) -> str:
+    """"59.42 ± 0.31 (3)" for a confirmed value, the plain value otherwise, "—" when there is none."""
+    if mean is None:
+        return "—"
+    if sd is None:
+        return format(mean, ".2f")
+    return f"{mean:.2f} ± {sd:.2f}" + (f" ({n})" if n else "")
+
+
 def _scenario_html(scenarios: Sequence[Mapping[str, Any]], *, metric: str = "exact") -> str:
+    confirmed = any(s.get("n_seeds") for s in scenarios)
     rows = []
     for s in scenarios:
         trial = s.get("trial")
+        test = (f"<td class=num>{_pm(s.get('test_value'), s.get('test_sd'), s.get('test_n'))}</td>"
+                f"<td class=num>{_pm(s.get('test_calibrated_f1'), s.get('test_calibrated_f1_sd'))}</td>"
+                if confirmed else "")
         rows.append(
             "<tr>" f"<td>{_e(s.get('scenario'))}</td>"
             f"<td class=num>{'—' if trial is None else _e(trial)}</td>"
             f"<td class=num>{_millions(s.get('size'))}</td>"
-            f"<td class=num>{'—' if s.get('value') is None else format(s['value'], '.2f')}</td>"
+            f"<td class=num>{_pm(s.get('value'), s.get('value_sd'), s.get('n_seeds'))}</td>{test}"
             f"<td class=num>{_fmt_change(s.get('size_change_pct'), '%')}</td>"
             f"<td class=num>{_fmt_change(s.get('value_change_pts'), 'pts')}</td>"
             f"<td>{_e(s.get('note'))}</td></tr>")
+    head_value = f"{_e(metric)} (dev{', mean ± sd (seeds)' if confirmed else ''})"
+    head_test = (f"<th>{_e(metric)} (test)</th><th>calibrated F1 (test)</th>" if confirmed else "")
     return ('<div class="hscroll"><table id="scenario-table"><thead><tr><th>Scenario</th><th>Trial</th><th>Parameters</th>'
-            f'<th>{_e(metric)}</th><th>Size change</th><th>{_e(metric)} change</th><th>Note</th></tr></thead><tbody>'
+            f'<th>{head_value}</th>{head_test}<th>Size change</th><th>{_e(metric)} change</th><th>Note</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table></div>")
+
+
+def _confirmed_html(confirmed: Sequence[Record], marks: Mapping[int, str], *, x_metric: str, y_metric: str) -> str:
+    """Every confirmed trial: its single search draw beside its mean +- sd over seeds, on dev and the test split."""
+    if not confirmed:
+        return ('<p class="muted">Not confirmed: every value above is one training run (a draw). Run <code>distilbo '
+                'confirm</code> to retrain the frontier with more seeds and score it on the held-out test split.</p>')
+
+    def cell(r: Record, name: str) -> str:
+        st = r["confirmed"]["stats"].get(name)
+        return f"<td class=num>{_pm(st['mean'], st['sd'], st['n']) if st else '—'}</td>"
+
+    rows = []
+    for r in sorted(confirmed, key=lambda r: (metric_value(r, x_metric) or 0, r.get("number", 0))):
+        st = r["confirmed"]["stats"].get(y_metric) or {}
+        draw = st.get("draw")
+        rows.append(f"<tr><td class=num>{_e(r.get('number'))}{' (baseline)' if r.get('is_baseline') else ''}</td>"
+                    f"<td class=num>{_millions(metric_value(r, x_metric))}</td>"
+                    f"<td class=num>{'—' if draw is None else format(draw, '.2f')}</td>"
+                    + cell(r, y_metric) + cell(r, f"test_{y_metric}") + cell(r, "calibrated_f1")
+                    + cell(r, "test_calibrated_f1") + cell(r, "test_calibrated_answered_pct")
+                    + f"<td>{_e(marks.get(r.get('number'), ''))}</td></tr>")
+    return ('<p class="muted">Each trial retrained with more seeds (its search draw included in the mean; the test '
+            'split only in the reruns: the search never scores it). Calibrated F1: answers with the no-answer '
+            'threshold each run set on dev (best F1), the threshold an export ships. The scenarios above pick from '
+            'these means.</p><div class="hscroll"><table id="confirmed-table"><thead><tr><th>Trial</th>'
+            f'<th>{_e(x_metric)}</th><th>{_e(y_metric)} (search draw)</th><th>{_e(y_metric)} dev</th>'
+            f'<th>{_e(y_metric)} test</th><th>calibrated F1 dev</th><th>calibrated F1 test</th>'
+            '<th>answered % test</th><th>on the confirmed front?</th></tr></thead><tbody>'
             + "".join(rows) + "</tbody></table></div>")
 
 
@@ -852,7 +940,8 @@ JS = r"""
 
 def report_html(records: Sequence[Record], *, study_name: str, objectives, constraints, scenarios,
                 importances=None, importance_spread=None, storage_label: str = "", png: bytes | None = None,
-                x_metric: str = "num_parameters", y_metric: str = "exact") -> str:
+                x_metric: str = "num_parameters", y_metric: str = "exact", confirmed: Sequence[Record] | None = None,
+                marks: Mapping[int, str] | None = None) -> str:
     """The report page as a string (see the module docstring)."""
     records = list(records)
     groups = _classify(records, objectives, constraints, x_metric, y_metric)
@@ -917,6 +1006,9 @@ their parameter count; trials below the constraint are pale.</p>
 <h2>Scenarios</h2>
 {_scenario_html(scenarios, metric=y_metric)}
 
+<h2>Confirmed frontier</h2>
+{_confirmed_html(confirmed or [], marks or {}, x_metric=x_metric, y_metric=y_metric)}
+
 <h2>Parameter importance</h2>
 {_importance_html(importances, importance_spread, n_ok)}
 
@@ -938,7 +1030,8 @@ is the constraint), by parameter count.</p>
 
 def write_report(records: Sequence[Record], *, out_dir: str | Path, study_name: str, objectives, constraints,
                  scenarios, importances=None, importance_spread=None, storage_label: str = "",
-                 x_metric: str = "num_parameters", y_metric: str = "exact") -> dict[str, Path]:
+                 x_metric: str = "num_parameters", y_metric: str = "exact", confirmed: Sequence[Record] | None = None,
+                 marks: Mapping[int, str] | None = None) -> dict[str, Path]:
     """Write report.html, frontier.png, trials.csv and frontier.json into `out_dir` (created if needed), each
     atomically (temporary files a killed writer left are removed). Returns {"html", "png", "csv", "json"} -> path.
     The records are not modified."""
@@ -949,13 +1042,15 @@ def write_report(records: Sequence[Record], *, out_dir: str | Path, study_name: 
     paths = {"png": out / "frontier.png", "html": out / "report.html", "csv": out / "trials.csv",
              "json": out / "frontier.json"}
     png = frontier_png(recs, objectives=objectives, constraints=constraints, study_name=study_name,
-                       x_metric=x_metric, y_metric=y_metric)
+                       x_metric=x_metric, y_metric=y_metric, confirmed=confirmed)
     _atomic_write(paths["png"], png)
     _atomic_write(paths["csv"], trials_csv(recs, objectives=objectives, constraints=constraints).encode("utf-8"))
     _atomic_write(paths["json"], frontier_json(recs, study_name=study_name, objectives=objectives,
-                                               constraints=constraints, scenarios=scenarios).encode("utf-8"))
+                                               constraints=constraints, scenarios=scenarios, confirmed=confirmed,
+                                               marks=marks).encode("utf-8"))
     page = report_html(recs, study_name=study_name, objectives=objectives, constraints=constraints,
                        scenarios=scenarios, importances=importances, importance_spread=importance_spread,
-                       storage_label=storage_label, png=png, x_metric=x_metric, y_metric=y_metric)
+                       storage_label=storage_label, png=png, x_metric=x_metric, y_metric=y_metric,
+                       confirmed=confirmed, marks=marks)
     _atomic_write(paths["html"], page.encode("utf-8"))
     return paths
