@@ -77,6 +77,7 @@ class ExportCheckError(UserError):
 # ----------------------------------------------------------------------------------------------- locate the trial
 def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None) -> tuple[Path, dict[str, Any]]:
     """(trial folder, provenance) of trial number `trial` or of the trial a scenario picks, from the study."""
+    from distilbo.search.confirm import confirmation_runs
     from distilbo.search.study import load_study, records, study_dir
 
     if (trial is None) == (scenario is None):
@@ -87,7 +88,7 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None) -> tup
     study = load_study(cfg)
     recs = records(study, curves=False)
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
-    rows = _scenario_rows(cfg, recs)
+    rows, confirmed, marks = _scenario_rows(cfg, recs, confirmation_runs(study))
     if scenario is not None:
         row = next(r for r in rows if r["scenario"] == SCENARIO_NAMES[scenario])
         if row["trial"] is None:
@@ -113,30 +114,31 @@ def find_trial(cfg: "Config", *, trial: int | None, scenario: str | None) -> tup
         "scenarios": [r["scenario"] for r in rows if r["trial"] == trial],
         "n_trials": len(recs), "params": rec["params"], "objectives": objectives, "constraints": constraints,
     }
+    mine = next((r for r in confirmed if r["number"] == trial), None)
+    if mine is not None:  # mean +- sd over seeds, on dev and the test split
+        provenance["confirmed"] = {"seeds": mine["confirmed"]["seeds"], "mark": marks.get(trial),
+                                   "stats": {k: {f: v[f] for f in ("mean", "sd", "n", "draw")}
+                                             for k, v in mine["confirmed"]["stats"].items()}}
     return trial_dir, provenance
 
 
-def _scenario_rows(cfg: "Config", recs: list[dict]) -> list[dict]:
-    from distilbo.report.frontier import scenario_table
+def _scenario_rows(cfg: "Config", recs: list[dict], runs: list[dict]) -> tuple[list[dict], list[dict], dict]:
+    """(scenario rows, confirmed records, their marks): the report's picks (`report.command.scenarios_of`: by the
+    confirmed means when the study has confirmation runs)."""
+    from distilbo.report.command import scenarios_of
 
-    objectives = cfg.search.objectives
-    return scenario_table(recs, metric=_objective(objectives, "maximize", "exact"),
-                          size_metric=_objective(objectives, "minimize", "num_parameters"),
-                          size_tolerance=cfg.report.size_tolerance, exact_tolerance=cfg.report.exact_tolerance,
-                          objectives=objectives, constraints=cfg.search.constraints)
+    return scenarios_of(cfg, recs, runs)
 
 
 def scenario_picks(cfg: "Config") -> dict[str, int | None]:
     """{CLI scenario name: the trial number it picks, or None} for the config's study (what `--scenario` exports)."""
+    from distilbo.search.confirm import confirmation_runs
     from distilbo.search.study import load_study, records
 
-    recs = records(load_study(cfg), curves=False)
-    rows = {r["scenario"]: r["trial"] for r in _scenario_rows(cfg, recs)}
+    study = load_study(cfg)
+    rows = {r["scenario"]: r["trial"] for r in _scenario_rows(cfg, records(study, curves=False),
+                                                             confirmation_runs(study))[0]}
     return {cli: (None if rows.get(row) is None else int(rows[row])) for cli, row in SCENARIO_NAMES.items()}
-
-
-def _objective(objectives: list[dict], direction: str, default: str) -> str:
-    return next((o["metric"] for o in objectives if o["direction"] == direction), default)
 
 
 def _front_order(objectives: list[dict]) -> str:
@@ -211,6 +213,9 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
         info: dict[str, Any] = {"trial_dir": str(trial_dir.resolve()), "provenance": provenance or {},
                                 "null_threshold": threshold,
                                 "models": _model_refs(trial_config, _config_base(trial_dir, cfg))}
+        if cfg is not None and cfg.data.test_file and cfg.data.version_2_with_negative:
+            info["test"] = test_metrics(tmp, cfg, threshold=threshold["value"])
+            write_json_atomic(tmp / "test_metrics.json", info["test"])
         if onnx or quantize:
             model = load_qa_model(str(tmp))
             tokenizer = load_tokenizer(str(tmp))
@@ -242,6 +247,25 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def test_metrics(folder: Path, cfg: "Config", *, threshold: float) -> dict[str, Any]:
+    """The exported model (PyTorch fp32) on the config's held-out test split at the threshold it ships:
+    {test_file, test_articles, questions, metrics (`evaluate.heldout_metrics`)}."""
+    from distilbo._cache import cache_dir
+    from distilbo.data.splits import test_examples
+    from distilbo.data.squad import build_features
+    from distilbo.evaluate import heldout_metrics, load_qa_model, load_tokenizer, model_logits
+
+    examples = test_examples(cfg)
+    d = cfg.data
+    feats = build_features(examples, load_tokenizer(str(folder)), max_seq_length=d.max_seq_length,
+                           doc_stride=d.doc_stride, max_query_length=d.max_query_length, cache_dir=cache_dir(cfg))
+    start, end = model_logits(load_qa_model(str(folder)), feats, batch_size=cfg.train.eval_batch_size)
+    m = heldout_metrics(examples, feats, start, end, threshold=threshold,
+                        **{k: v for k, v in _post(cfg.flat()).items() if k != "null_score_diff_threshold"})
+    return {"test_file": d.test_file, "test_articles": list(d.test_articles), "questions": len(examples),
+            "threshold": threshold, "metrics": m}
 
 
 def shipped_threshold(metrics: dict[str, Any], trial_config: dict[str, Any]) -> dict[str, Any]:
@@ -603,6 +627,8 @@ def quantized_metrics(folder: Path, dev: tuple[list[Example], Features], *, cfg:
 
 # ----------------------------------------------------------------------------------------------- model card
 _METRIC_LABELS = (
+    ("calibrated_exact", "Exact match, calibrated threshold"), ("calibrated_f1", "F1, calibrated threshold"),
+    ("calibrated_answered_pct", "Questions answered (%), calibrated threshold"),
     ("exact", "Exact match (SQuAD 2.0)"), ("f1", "F1"), ("HasAns_exact", "Exact match, answerable questions"),
     ("NoAns_exact", "Exact match, unanswerable questions"), ("best_exact", "Exact match at the best null threshold"),
     ("best_f1", "F1 at the best null threshold"), ("HasAns_forced_exact", "Exact match, answerable, null disabled"),
@@ -688,7 +714,7 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
     arch = mc.get("model_type") if mc.get("model_type") in ("bert", "albert") else "distilbert"
     is_bert = arch != "distilbert"  # takes token_type_ids
     lines = _card_header(out, mc, arch, prov, info, teacher_ref)
-    lines += _card_metrics(tc, metrics, info.get("quantized"))
+    lines += _card_metrics(tc, metrics, info.get("quantized"), info)
     lines += _card_provenance(tc, prov, info, teacher_ref, init_ref)
     lines += _card_hyperparameters(tc)
     lines += _card_onnx(info.get("onnx"), is_bert)
@@ -725,18 +751,43 @@ def _card_header(out: Path, mc: dict[str, Any], arch: str, prov: dict[str, Any],
     return lines
 
 
-def _card_metrics(tc: dict[str, Any], metrics: dict[str, Any], q: dict[str, Any] | None) -> list[str]:
-    """The dev scores, and the int8 re-score when there is one."""
+def _card_metrics(tc: dict[str, Any], metrics: dict[str, Any], q: dict[str, Any] | None,
+                  info: dict[str, Any]) -> list[str]:
+    """The no-answer threshold it ships, dev and test scores side by side (confirmed mean +- sd when the trial was
+    confirmed), and the int8 re-score when there is one."""
     lines: list[str] = []
-    # metrics
+    thr = info.get("null_threshold") or {"value": 0.0, "source": "?"}
+    test = info.get("test")
+    conf = (info.get("provenance") or {}).get("confirmed")
     lines += ["## Metrics", "",
-              f"On `{tc.get('dev_file') or '?'}`" + (f" (first {tc['max_eval_samples']} questions)" if tc.get("max_eval_samples") else "")
+              f"Dev: `{tc.get('dev_file') or '?'}`" + (f" (first {tc['max_eval_samples']} questions)" if tc.get("max_eval_samples") else "")
               + f", {metrics.get('total', '?')} questions, max_seq_length {tc.get('max_seq_length', '?')}, doc_stride "
-              f"{tc.get('doc_stride', '?')}, scored by the official SQuAD 2.0 rules (answer \"\" when the null score "
-              f"beats the best span by more than {tc.get('null_score_diff_threshold', 0.0)}).", "",
-              "| metric | value |", "|---|---|"]
-    lines += [f"| {label} | {_fmt(metrics[k])} |" for k, label in _METRIC_LABELS if k in metrics]
-    lines += ["", "Every measured value is in `metrics.json`.", ""]
+              f"{tc.get('doc_stride', '?')}, scored by the official SQuAD 2.0 rules."
+              + (f" Test (held out: never seen by the search, the threshold or the scenario choice): "
+                 f"`{test['test_file']}`" + (f" (articles {', '.join(test['test_articles'])})" if test['test_articles'] else "")
+                 + f", {test['questions']} questions, scored when this folder was exported." if test else ""), "",
+              f"**No-answer threshold.** The model answers \"\" when its null score (the [CLS] start + end logit) beats "
+              f"its best span by more than **{thr['value']:.4g}**, the threshold it ships with in `config.json` "
+              f"(`null_score_diff_threshold`; {thr['source']}). The *calibrated* rows are what you get with it; "
+              "`exact`/`f1` are the model's raw decision (threshold 0).", ""]
+    if conf:
+        lines += [f"Confirmed: the trial was retrained with seeds {', '.join(map(str, conf['seeds']))}; dev values are "
+                  "the mean ± sd over those runs and the search's own, test values over the reruns"
+                  + (f" ({conf['mark']})." if conf.get("mark") else "."), ""]
+    tm = (test or {}).get("metrics", {})
+    lines += ["| metric | dev | test |" if test else "| metric | dev |", "|---|---|---|" if test else "|---|---|"]
+    for k, label in _METRIC_LABELS:
+        if k not in metrics:
+            continue
+        st = (conf or {}).get("stats", {}).get(k)
+        dev = f"{st['mean']:.4g} ± {st['sd']:.2g} ({st['n']})" if st and st["n"] > 1 else _fmt(metrics[k])
+        row = f"| {label} | {dev} |"
+        if test:
+            t = (conf or {}).get("stats", {}).get(f"test_{k}")
+            row += (f" {t['mean']:.4g} ± {t['sd']:.2g} ({t['n']}) |" if t and t["n"] > 1
+                    else f" {_fmt(tm[k])} |" if k in tm else " |")
+        lines.append(row)
+    lines += ["", "Every measured value is in `metrics.json`" + (" and `test_metrics.json`." if test else "."), ""]
     if q:
         lines += ["### int8 (ONNX)", "",
                   f"`model-int8.onnx`: {q['quantization']}. Re-scored on {q['questions']} questions of "

@@ -423,3 +423,55 @@ def test_export_by_number_and_errors(study_cfg, tmp_path):
     with pytest.raises(UserError, match="no study at"):
         export(missing, trial=0, scenario=None, out=str(tmp_path / "x"))
     assert not (tmp_path / "nowhere").exists()
+
+
+# ----------------------------------------------------------------------------------------------- no-answer threshold
+def test_export_ships_the_threshold_and_answer_applies_it(exported, examples, reference, tmp_path):
+    """The export keeps the trial's best-F1 threshold in config.json; `answer` answers the span when the null score
+    wins by less than it and abstains when it wins by more (`--null-threshold` overrides it)."""
+    import shutil
+
+    shipped = json.loads((exported / "config.json").read_text())["null_score_diff_threshold"]
+    assert shipped == reference["metrics"]["null_threshold"]
+    info = json.loads((exported / "export.json").read_text())
+    assert info["null_threshold"] == {"value": shipped, "source": "best F1 on the trial's dev questions"}
+    preds = reference["preds"]
+    e = next(e for e in examples if preds.forced[e.id] and np.isfinite(preds.margins[e.id]))
+    margin = preds.margins[e.id]
+    folder = tmp_path / "copy"
+    shutil.copytree(exported, folder)
+
+    def ask(config_threshold: float, **override) -> dict:
+        cfg_json = json.loads((folder / "config.json").read_text())
+        cfg_json["null_score_diff_threshold"] = config_threshold
+        (folder / "config.json").write_text(json.dumps(cfg_json))
+        return answer(model=str(folder), question=e.question, context=e.context, **LENGTHS, **override)
+
+    above, below = ask(margin + 0.05), ask(margin - 0.05)  # the null score wins by less / by more than the threshold
+    assert above["answer"] == preds.forced[e.id] and above["null_threshold"] == pytest.approx(margin + 0.05)
+    assert below["answer"] == "" and below["best_span"] == preds.forced[e.id]
+    assert above["null_margin"] == pytest.approx(margin, abs=1e-4)
+    assert ask(margin - 0.05, null_score_diff_threshold=margin + 0.05)["answer"] == preds.forced[e.id]
+
+
+def test_export_scores_the_test_split_beside_dev(trial_dir, cfg, tmp_path, tokenizer, model, reference):
+    """With [data] test_file the export scores the held-out split at the shipped threshold (recounted here) and the
+    card shows dev and test side by side."""
+    from distilbo.data.splits import test_examples
+
+    tcfg = cfg.with_overrides({"test_file": str(DEV_JSON), "test_articles": ["Imperialism"]})
+    out = export_trial_dir(trial_dir, tmp_path / "with-test", cfg=tcfg)
+    got = json.loads((out / "test_metrics.json").read_text())
+    shipped = reference["metrics"]["null_threshold"]
+    exs = test_examples(tcfg)
+    assert got["questions"] == len(exs) == 364 and got["threshold"] == shipped
+    feats = build_features(exs, tokenizer, cache_dir=None, **LENGTHS)
+    start, end = model_logits(model, feats, batch_size=16)
+    preds = postprocess(exs, feats, start, end)
+    from distilbo.qa.squad_v2 import evaluate_examples
+
+    recount = evaluate_examples(exs, apply_threshold(preds.forced, preds.margins, shipped))
+    assert got["metrics"]["calibrated_f1"] == pytest.approx(recount["f1"])
+    assert got["metrics"]["calibrated_exact"] == pytest.approx(recount["exact"])
+    card = (out / "README.md").read_text()
+    assert "| metric | dev | test |" in card and "Imperialism" in card
