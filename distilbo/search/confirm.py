@@ -74,7 +74,7 @@ def _alive(run: dict[str, Any], *, grace_period: float, now: float) -> bool:
     return isinstance(beat, (int, float)) and now - beat <= grace_period
 
 
-def _trial_config(cfg: "Config", rec: dict[str, Any], seed: int) -> "Config":
+def trial_config(cfg: "Config", rec: dict[str, Any], seed: int) -> "Config":
     """The config the trial ran with (fixed space values + its sampled params), with another seed."""
     fixed = {p.name: p.value for p in parse_space(cfg.search.space, where=cfg.source) if p.kind == "fixed"}
     return cfg.with_overrides({**fixed, **rec["params"], "seed": seed}, origin=f"confirmation of trial {rec['number']}")
@@ -139,7 +139,7 @@ def confirm(cfg: "Config", *, seeds: int | None = None, workers: int | None = No
 
         t0 = time.time()
         try:
-            tcfg = _trial_config(cfg, rec, seed)
+            tcfg = trial_config(cfg, rec, seed)
             metrics = run_child(tcfg, run_dir, trial_fn=trial_fn, timeout=s.trial_timeout, memory_limit=memory_limit,
                                 heartbeat=beat, heartbeat_interval=s.heartbeat_interval)
             result = {**entry, "state": "ok", "metrics": _jsonable(metrics), "finished": time.time()}
@@ -201,4 +201,4 @@ class _Say:
             self._print(f"finished {self.finished} runs in {(time.time() - self.t0) / 60:.1f} min")
 
 
-__all__ = ["confirm", "confirmation_runs", "targets", "run_key", "CONFIRM_TRIAL_FN"]
+__all__ = ["confirm", "confirmation_runs", "targets", "trial_config", "run_key", "CONFIRM_TRIAL_FN"]
