@@ -322,6 +322,8 @@ def _next_commands(args: argparse.Namespace, cfg: Any) -> str:
 
     lines = [f"study '{study.study_name}': trials and report in {home}; to see, report or export it:",
              f"  distilbo status {base}", f"  distilbo report {base}"]
+    if cfg.report.confirm_seeds == 0:  # the picks below are single draws until confirmed
+        lines.append(f"  distilbo confirm {base} --seeds 2    # retrain the frontier with 2 more seeds first")
     picks = {k: v for k, v in scenario_picks(cfg).items() if v is not None}
     for scenario in picks:
         lines.append(f"  distilbo export {base} --scenario {scenario} --out "

@@ -123,3 +123,52 @@ def test_teacher_in_the_loop_fallback_gives_the_same_soft_targets(tmp_path):
     b = distill(build_student(spec, cfg.path(cfg.models.student_init)), feats, cfg=cfg, device=torch.device("cpu"),
                 teacher_model=teacher, progress=False)
     assert [r["soft"] for r in a.curves] == pytest.approx([r["soft"] for r in b.curves], rel=1e-4, abs=1e-6)
+
+
+def _squad_file(path, examples) -> str:
+    """A SQuAD JSON file of `examples` (one article per title, one paragraph per question)."""
+    arts: dict[str, list] = {}
+    for e in examples:
+        arts.setdefault(e.title, []).append({"context": e.context, "qas": [
+            {"id": e.id, "question": e.question, "answers": e.answers, "is_impossible": not e.answers}]})
+    path.write_text(json.dumps({"version": "v2.0", "data": [{"title": t, "paragraphs": p} for t, p in arts.items()]}))
+    return str(path)
+
+
+def test_the_test_split_is_scored_at_the_dev_threshold_and_changes_nothing_else(tmp_path):
+    """`run_trial_with_test`: the held-out split is scored with the threshold set on dev (recounted from the saved
+    model), and scrambling its labels changes no other number of the trial (the threshold included)."""
+    from conftest import DEV_JSON
+    from distilbo.distill.trial import run_trial_with_test
+    from distilbo.evaluate import model_logits
+    from distilbo.qa.calibrate import apply_threshold
+    from distilbo.qa.postprocess import postprocess
+    from distilbo.qa.squad_v2 import evaluate_examples
+
+    held = [e for e in load_examples(str(DEV_JSON)) if e.title == "Imperialism"][:30]
+    real = _squad_file(tmp_path / "test.json", held)
+    # scrambled labels: every answerable question made unanswerable, every unanswerable one answered by the
+    # paragraph's first word
+    scrambled = _squad_file(tmp_path / "scrambled.json", [
+        type(e)(**{**e.__dict__, "answers": [] if e.answers else [{"text": e.context.split()[0], "answer_start": 0}]})
+        for e in held])
+    cfg = load_config(tiny_config(tmp_path, train_samples=24))
+    a = run_trial_with_test(cfg.with_overrides({"test_file": real}), tmp_path / "a", progress=False)
+    b = run_trial_with_test(cfg.with_overrides({"test_file": scrambled}), tmp_path / "b", progress=False)
+    timings = ("seconds", "_ms", "_per_second", "_mb", "_ms_max", "_ms_min", "_ms_median")
+    scores = [k for k, v in a.items() if isinstance(v, float) and not k.startswith("test_")
+              and not k.endswith(timings) and "latency" not in k]
+    assert "null_threshold" in scores and "calibrated_f1" in scores
+    assert {k: a[k] for k in scores} == {k: b[k] for k in scores}
+    assert a["test_total"] == b["test_total"] == 30 and a["test_calibrated_f1"] != b["test_calibrated_f1"]
+    # recount: the saved student's answers on the test questions at the dev threshold
+    model = load_qa_model(str(tmp_path / "a" / "model"))
+    from distilbo.evaluate import load_tokenizer
+
+    feats = build_features(held, load_tokenizer(str(tmp_path / "a" / "model")), max_seq_length=96, doc_stride=32,
+                           max_query_length=24, cache_dir=None)
+    start, end = model_logits(model, feats, batch_size=16)
+    p = postprocess(held, feats, start, end)
+    recount = evaluate_examples(held, apply_threshold(p.forced, p.margins, a["null_threshold"]))
+    assert a["test_calibrated_f1"] == pytest.approx(recount["f1"]) and a["test_calibrated_exact"] == pytest.approx(recount["exact"])
+    assert a["hardware"] and a["train_precision"] in ("bf16", "fp32") and a["seed"] == cfg.run.seed
