@@ -88,18 +88,24 @@ class DataConfig:
     """Answer "" when null score - best span score > this."""
 
 
+STUDENT_ARCHITECTURES = ("auto", "bert", "distilbert", "roberta", "xlm-roberta", "electra", "deberta-v2", "albert")
+"""Values of `[models] student_architecture` (the student families: `distilbo.models.student.FAMILIES`)."""
+
+
 @dataclass
 class ModelsConfig:
     teacher: str = ""
     """The fine-tuned QA teacher: a HF model folder, `package:NAME`, or a hub id."""
     student_init: str = "teacher"
     """What the student is seeded from: `teacher` (the fine-tuned teacher itself: layers, heads, FFN units and the
-    QA head, the DistilBERT recipe), or a pretrained encoder (DistilBERT, BERT or MiniLM; folder, `package:NAME`
-    or hub id) whose QA head then starts fresh."""
+    QA head, the DistilBERT recipe), or a pretrained encoder (BERT, MiniLM, DistilBERT, RoBERTa, XLM-RoBERTa,
+    ELECTRA, DeBERTa-v2/v3 or ALBERT; folder, `package:NAME` or hub id) whose QA head then starts fresh."""
     student_architecture: str = "auto"
-    """`auto` (the init's own family: BERT for a BERT/MiniLM init, copied exactly with its token types),
-    `distilbert` (DistilBertForQuestionAnswering; from a BERT init, token type 0 is folded into the positions)
-    or `bert` (BertForQuestionAnswering)."""
+    """`auto` (the init's own family, copied exactly: BERT for a BERT/MiniLM init with its token types, and
+    likewise RoBERTa, XLM-RoBERTa, ELECTRA, DeBERTa-v2/v3, ALBERT, DistilBERT), `distilbert`
+    (DistilBertForQuestionAnswering; from a BERT init, token type 0 is folded into the positions) or `bert`
+    (BertForQuestionAnswering; from a BERT or DistilBERT init). The other families' names (`roberta`,
+    `xlm-roberta`, `electra`, `deberta-v2`, `albert`) are accepted for their own inits only."""
 
 
 @dataclass
@@ -378,8 +384,8 @@ class Config:
         need(d.max_eval_samples is None or d.max_eval_samples > 0, "max_eval_samples", "must be > 0 (or unset)")
         need(d.n_best_size >= 1, "n_best_size", "must be >= 1")
         need(d.max_answer_length >= 1, "max_answer_length", "must be >= 1")
-        need(self.models.student_architecture in ("auto", "distilbert", "bert"), "student_architecture",
-             "use 'auto', 'distilbert' or 'bert'")
+        need(self.models.student_architecture in STUDENT_ARCHITECTURES, "student_architecture",
+             f"use {', '.join(repr(a) for a in STUDENT_ARCHITECTURES)}")
         need(st.n_layers is None or st.n_layers >= 1, "n_layers", "must be >= 1")
         need(st.n_heads is None or st.n_heads >= 1, "n_heads", "must be >= 1")
         need(st.dim is None or st.dim >= 1, "dim", "must be >= 1")

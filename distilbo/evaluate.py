@@ -11,7 +11,6 @@ Shape glossary:
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from distilbo.config import DataConfig, TrainConfig
 from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
 from distilbo.errors import UserError, custom_code_refused
-from distilbo.measure import autocast
+from distilbo.measure import autocast, takes_token_types
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -116,7 +115,8 @@ NULL_THRESHOLD_KEY = "null_score_diff_threshold"
 
 
 def uses_token_types(model: Any) -> bool:
-    return "token_type_ids" in inspect.signature(model.forward).parameters
+    """Whether the model is given token_type_ids (`measure.takes_token_types`: not for one type or none)."""
+    return takes_token_types(model)
 
 
 # ----------------------------------------------------------------------------------------------- inference

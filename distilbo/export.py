@@ -711,8 +711,8 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
     refs = info.get("models") or {}
     teacher_ref = refs.get("teacher") or {"name": tc.get("teacher") or "?", "kind": "unknown"}
     init_ref = refs.get("student_init") or {"name": tc.get("student_init") or "?", "kind": "unknown"}
-    arch = mc.get("model_type") if mc.get("model_type") in ("bert", "albert") else "distilbert"
-    is_bert = arch != "distilbert"  # takes token_type_ids
+    arch = mc.get("model_type") or "distilbert"
+    is_bert = arch != "distilbert" and int(mc.get("type_vocab_size", 2) or 0) >= 2  # takes token_type_ids
     lines = _card_header(out, mc, arch, prov, info, teacher_ref)
     lines += _card_metrics(tc, metrics, info.get("quantized"), info)
     lines += _card_provenance(tc, prov, info, teacher_ref, init_ref)
@@ -725,9 +725,10 @@ def model_card(*, out: Path, model_config: dict[str, Any], trial_config: dict[st
 def _card_header(out: Path, mc: dict[str, Any], arch: str, prov: dict[str, Any], info: dict[str, Any],
                  teacher_ref: dict[str, Any]) -> list[str]:
     """Front matter, title, what the model is and its shape."""
-    family = {"bert": "BERT", "albert": "ALBERT", "distilbert": "DistilBERT"}[arch]
-    cls_name = {"bert": "BertForQuestionAnswering", "albert": "AlbertForQuestionAnswering",
-                "distilbert": "DistilBertForQuestionAnswering"}[arch]
+    from distilbo.models.student import FAMILIES
+
+    family = FAMILIES.get(arch, arch)
+    cls_name = (mc.get("architectures") or ["AutoModelForQuestionAnswering"])[0]
     shape = [mc.get("num_hidden_layers", mc.get("n_layers")), mc.get("hidden_size", mc.get("dim")),
              mc.get("num_attention_heads", mc.get("n_heads")), mc.get("intermediate_size", mc.get("hidden_dim"))]
     lines: list[str] = []

@@ -215,6 +215,15 @@ def _batch(inputs: Any, batch_size: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids[:, :seq], "attention_mask": mask[:, :seq], "token_type_ids": types[:, :seq]}
 
 
+def takes_token_types(model: Any) -> bool:
+    """True when the model's forward takes token_type_ids AND it has more than one token type: a RoBERTa or
+    XLM-RoBERTa (type_vocab_size 1) or a DeBERTa-v3 (0) computes the same without them (all type 0), and a
+    tokenizer's 0/1 segment ids would index past their table; DistilBERT takes none at all."""
+    if "token_type_ids" not in inspect.signature(model.forward).parameters:
+        return False
+    return int(getattr(getattr(model, "config", None), "type_vocab_size", 2) or 0) >= 2
+
+
 def latency_ms(model: torch.nn.Module, features_or_inputs: Any, *, batch_size: int = 1, repeats: int = 20,
                warmup: int = 3, device: torch.device | str | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Milliseconds per question: median of `repeats` timed batches of `batch_size` after `warmup` passes, in
@@ -227,8 +236,8 @@ def latency_ms(model: torch.nn.Module, features_or_inputs: Any, *, batch_size: i
         raise ValueError("latency: batch_size and repeats must be >= 1, warmup >= 0")
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     batch = _batch(features_or_inputs, batch_size)  # (B, S) each
-    if "token_type_ids" not in inspect.signature(model.forward).parameters:
-        batch.pop("token_type_ids")  # DistilBERT has no token types
+    if not takes_token_types(model):
+        batch.pop("token_type_ids")  # DistilBERT has no token types; RoBERTa / DeBERTa only type 0
     batch = {k: v.to(dev) for k, v in batch.items()}
     cuda = dev.type == "cuda"
     was_training = model.training

@@ -227,6 +227,18 @@ def _truncate_questions(questions: list[str], tokenizer: Any, max_query_length: 
     return out
 
 
+def _trim_space(context: str, a: int, b: int) -> tuple[int, int]:
+    """A context token's character span without the whitespace at its ends: SentencePiece tokenizers (DeBERTa-v3's
+    `▁` piece, say) and byte-level BPE ones without trimmed offsets give a word's piece its leading space, which
+    would then start an answer; a piece of whitespace alone gets (-1, -1), as a question token: it can neither
+    start nor end an answer. WordPiece spans never hold whitespace, so their features are unchanged."""
+    while a < b and context[a].isspace():
+        a += 1
+    while b > a and context[b - 1].isspace():
+        b -= 1
+    return (a, b) if a < b else (-1, -1)
+
+
 def _tokenize(examples: list[Example], tokenizer: Any, max_seq_length: int, doc_stride: int,
               max_query_length: int) -> dict[str, np.ndarray]:
     if tokenizer.padding_side != "right":
@@ -246,7 +258,7 @@ def _tokenize(examples: list[Example], tokenizer: Any, max_seq_length: int, doc_
             offsets = np.full((max_seq_length, 2), -1, dtype=np.int32)
             for t, (sid, off) in enumerate(zip(seq_ids, enc["offset_mapping"][i])):
                 if sid == 1:
-                    offsets[t] = off
+                    offsets[t] = _trim_space(ex.context, *off)  # (-1, -1): whitespace alone
             ids = enc["input_ids"][i]
             length = int(sum(enc["attention_mask"][i]))
             start = end = 0  # CLS index

@@ -63,7 +63,8 @@ def estimate_metrics(cfg: Config) -> dict[str, float]:
     vocab = min(cfg.student.vocab_size or init_config.vocab_size, init_config.vocab_size)
     known: dict[str, float] = dict(count_parameters(spec, vocab_size=vocab,
                                                     max_position_embeddings=init_config.max_position_embeddings,
-                                                    type_vocab_size=getattr(init_config, "type_vocab_size", 2)))
+                                                    type_vocab_size=getattr(init_config, "type_vocab_size", 2),
+                                                    init_config=init_config))
     wanted = {o["metric"] for o in cfg.search.objectives} | {c["metric"] for c in cfg.search.constraints}
     if "latency_ms" in wanted:
         lat = predicted_latency(cfg, spec, init_config)

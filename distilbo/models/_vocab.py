@@ -69,8 +69,10 @@ def trim_tokenizer(tokenizer: Any, kept: np.ndarray) -> Any:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     spec = json.loads(backend.to_str()) if backend is not None else {}
     if spec.get("model", {}).get("type") != "WordPiece":
-        raise UserError("vocab_size: trimming the vocabulary needs a fast WordPiece tokenizer (BERT, MiniLM, "
-                        "DistilBERT); this student's tokenizer is not one: unset vocab_size")
+        kind = {"BPE": "a byte-level BPE (RoBERTa)", "Unigram": "a SentencePiece/Unigram (XLM-RoBERTa, ALBERT, "
+                "DeBERTa-v3)"}.get(spec.get("model", {}).get("type"), "not a WordPiece")
+        raise UserError(f"vocab_size: trimming the vocabulary needs a fast WordPiece tokenizer (BERT, MiniLM, "
+                        f"DistilBERT, ELECTRA); this student's tokenizer is {kind} one: unset vocab_size")
     inverse = {i: piece for piece, i in spec["model"]["vocab"].items()}
     new_id = {int(old): new for new, old in enumerate(kept)}
     spec["model"]["vocab"] = {inverse[int(old)]: new for new, old in enumerate(kept)}

@@ -85,7 +85,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURES = ("distilbert", "bert")
+FAMILIES = {"bert": "BERT", "distilbert": "DistilBERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa",
+            "electra": "ELECTRA", "deberta-v2": "DeBERTa-v2/v3", "albert": "ALBERT"}
+"""Model types a teacher or student init may have (stock transformers classes), with their display names."""
+ARCHITECTURES = tuple(FAMILIES)
+OWN_FAMILY_ONLY = ("roberta", "xlm-roberta", "electra", "deberta-v2", "albert")
+"""Families whose students are always of the init's own family (only BERT and DistilBERT convert into each other)."""
 SELECTIONS = ("seed", "magnitude")
 LAYER_RULES = ("even", "stride", "bottom", "top", "ends")
 
@@ -125,7 +130,8 @@ class StudentSpec:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise UserError(f"student {name} = {v!r}: must be an integer >= 1")
         if self.architecture not in ARCHITECTURES:
-            raise UserError(f"student_architecture = {self.architecture!r}: use 'distilbert' or 'bert'")
+            raise UserError(f"student_architecture = {self.architecture!r}: use 'auto' or one of "
+                            f"{', '.join(ARCHITECTURES)}")
         if self.selection not in SELECTIONS:
             raise UserError(f"selection = {self.selection!r}: use 'seed' or 'magnitude'")
         if self.layer_selection not in LAYER_RULES:
@@ -135,7 +141,8 @@ class StudentSpec:
             raise UserError(f"student embedding_size = {E!r}: must be an integer in [2, dim = {self.dim}]")
         if self.factorized and self.architecture != "bert":
             raise UserError(f"student embedding_size = {E} < dim needs student_architecture = 'bert' (or 'auto' "
-                            "with a BERT teacher)")
+                            f"with a BERT teacher): factorized tables are built for BERT students only, a "
+                            f"{FAMILIES[self.architecture]} student keeps its init's own; unset embedding_size")
 
     @property
     def factorized(self) -> bool:
@@ -161,15 +168,33 @@ def effective_n_heads(dim: int, n_heads: int) -> int:
 
 
 def init_shape(init_config: PretrainedConfig) -> dict[str, int]:
-    """Layers, hidden size, FFN size and heads of a BERT or DistilBERT config."""
+    """Layers, hidden size, FFN size and heads of a config of one of the `FAMILIES` (an ALBERT config's layers
+    are the layers it runs: num_hidden_layers x inner_group_num, whatever it shares)."""
     mt = getattr(init_config, "model_type", None)
     if mt == "distilbert":
         return {"n_layers": init_config.n_layers, "dim": init_config.dim, "hidden_dim": init_config.hidden_dim,
                 "n_heads": init_config.n_heads}
-    if mt == "bert":
-        return {"n_layers": init_config.num_hidden_layers, "dim": init_config.hidden_size,
-                "hidden_dim": init_config.intermediate_size, "n_heads": init_config.num_attention_heads}
-    raise UserError(f"student_init: model type {mt!r} is not supported; use a BERT, MiniLM or DistilBERT checkpoint")
+    if mt not in FAMILIES:
+        raise UserError(f"student_init: model type {mt!r} is not supported; use a checkpoint of one of "
+                        f"{', '.join(FAMILIES.values())}")
+    if mt == "deberta-v2" and getattr(init_config, "conv_kernel_size", 0):
+        raise UserError("student_init: a DeBERTa-v2 checkpoint with a convolution layer (conv_kernel_size > 0, "
+                        "the xlarge/xxlarge models) is not supported; use a DeBERTa-v3 or another family")
+    layers = init_config.num_hidden_layers * (getattr(init_config, "inner_group_num", 1) if mt == "albert" else 1)
+    return {"n_layers": layers, "dim": init_config.hidden_size, "hidden_dim": init_config.intermediate_size,
+            "n_heads": init_config.num_attention_heads}
+
+
+def projected(config: PretrainedConfig) -> bool:
+    """True when the model's embedding tables are narrower than (or mapped into) the hidden size by a learned
+    map (`embeddings.project` in the canonical layout): ALBERT always, ELECTRA and DeBERTa-v2 when their
+    embedding_size differs from hidden_size."""
+    mt = config.model_type
+    if mt == "albert":
+        return True
+    if mt in ("electra", "deberta-v2"):
+        return getattr(config, "embedding_size", config.hidden_size) not in (None, config.hidden_size)
+    return False
 
 
 def spec_from_config(cfg: Config, init_config: PretrainedConfig) -> StudentSpec:
@@ -199,20 +224,35 @@ def spec_from_config(cfg: Config, init_config: PretrainedConfig) -> StudentSpec:
 
 def resolve_architecture(architecture: str, init_config: PretrainedConfig) -> str:
     """`auto` -> the init's own family (`bert` for a BERT/MiniLM init, so it is copied exactly, token types
-    included; `distilbert` for a DistilBERT init); an explicit name is returned as is."""
-    if architecture != "auto":
-        return architecture
-    return "distilbert" if getattr(init_config, "model_type", None) == "distilbert" else "bert"
+    included; `distilbert` for a DistilBERT init; `roberta`, `electra`, ... for theirs); an explicit name is
+    returned as is when it can be built from the init (BERT and DistilBERT convert into each other; every other
+    family only into itself), else a one-line UserError."""
+    mt = getattr(init_config, "model_type", None)
+    if architecture == "auto":
+        return mt if mt in FAMILIES else "bert"
+    if architecture != mt and (architecture in OWN_FAMILY_ONLY or mt in OWN_FAMILY_ONLY):
+        raise UserError(f"student_architecture = {architecture!r}: a {FAMILIES.get(mt, mt)} student_init seeds "
+                        f"only a {FAMILIES.get(mt, mt)} student; use 'auto' (or '{mt}')")
+    return architecture
 
 
 # ---------------------------------------------------------------------------------------------- parameter counts
 def count_parameters(spec: StudentSpec, *, vocab_size: int, max_position_embeddings: int,
-                     type_vocab_size: int = 2) -> dict[str, int]:
-    """Parameters of the QA model `build_student(spec, ...)` returns, in closed form (no model built).
+                     type_vocab_size: int = 2, init_config: PretrainedConfig | None = None) -> dict[str, int]:
+    """Parameters of the QA model `build_student(spec, ...)` returns, in closed form (no model built) for BERT,
+    DistilBERT and ALBERT-factorized students; for the other families (`OWN_FAMILY_ONLY`, which need
+    `init_config`) counted on a weightless copy of the model (built on the meta device: no memory, no time).
 
     `num_non_embedding_parameters` excludes the embedding matrices (word, position, token type), as
     `PreTrainedModel.num_parameters(exclude_embeddings=True)` does (so an ALBERT student's E -> D map counts as
     non-embedding). `type_vocab_size` counts for BERT only."""
+    if spec.architecture in OWN_FAMILY_ONLY:
+        if init_config is None:
+            raise ValueError(f"count_parameters: a {spec.architecture} student needs init_config")
+        config = _student_config(spec, init_config)
+        config.vocab_size = vocab_size
+        with torch.device("meta"):
+            return model_num_parameters(_qa_model(config))
     D, F, L = spec.dim, spec.hidden_dim, spec.n_layers
     E = spec.embedding_size if spec.factorized else D
     embed_matrices = (vocab_size + max_position_embeddings + (type_vocab_size if spec.architecture == "bert" else 0)) * E
@@ -262,10 +302,15 @@ _EMBED_ROLES = {
     "embeddings.LayerNorm.bias": ("hid",),
     "qa_outputs.weight": ("all", "hid"),
     "qa_outputs.bias": ("all",),
+    "embeddings.project.weight": ("hid", "all"),
+    "embeddings.project.bias": ("hid",),
+    "encoder.rel_embeddings.weight": ("all", "hid"),
+    "encoder.LayerNorm.weight": ("hid",),
+    "encoder.LayerNorm.bias": ("hid",),
 }
 _LAYER_ROLES = {
-    **{f"attention.{n}_lin.weight": ("att", "hid") for n in "qkv"},
-    **{f"attention.{n}_lin.bias": ("att",) for n in "qkv"},
+    **{f"attention.{n}_lin.weight": ("att", "hid") for n in ("q", "k", "v", "pk", "pq")},
+    **{f"attention.{n}_lin.bias": ("att",) for n in ("q", "k", "v", "pk", "pq")},
     "attention.out_lin.weight": ("hid", "att"),
     "attention.out_lin.bias": ("hid",),
     "sa_layer_norm.weight": ("hid",),
@@ -280,18 +325,59 @@ _LAYER_ROLES = {
 _LAYER_RE = re.compile(r"^transformer\.layer\.(\d+)\.(.+)$")
 
 
+_DEBERTA_TO_DISTIL = (
+    ("attention.self.query_proj.", "attention.q_lin."),
+    ("attention.self.key_proj.", "attention.k_lin."),
+    ("attention.self.value_proj.", "attention.v_lin."),
+    ("attention.self.pos_key_proj.", "attention.pk_lin."),
+    ("attention.self.pos_query_proj.", "attention.pq_lin."),
+    *_BERT_TO_DISTIL,
+)
+_ALBERT_TO_DISTIL = (
+    ("attention.query.", "attention.q_lin."),
+    ("attention.key.", "attention.k_lin."),
+    ("attention.value.", "attention.v_lin."),
+    ("attention.dense.", "attention.out_lin."),
+    ("attention.LayerNorm.", "sa_layer_norm."),
+    ("ffn_output.", "ffn.lin2."),
+    ("ffn.", "ffn.lin1."),
+    ("full_layer_layer_norm.", "output_layer_norm."),
+)
+_PREFIXES = ("distilbert.", "bert.", "roberta.", "electra.", "deberta.", "albert.")
+_PROJECTIONS = ("embeddings_project.", "embeddings.embed_proj.", "encoder.embedding_hidden_mapping_in.")
+"""ELECTRA's, DeBERTa-v2's and ALBERT's map from the embedding tables to the hidden size: `embeddings.project.`"""
+_ALBERT_RE = re.compile(r"^encoder\.albert_layer_groups\.(\d+)\.albert_layers\.(\d+)\.(.+)$")
+_GROUP_RE = re.compile(r"^albert_group\.(\d+)\.(\d+)\.(.+)$")
+
+
 def canonical_name(key: str) -> str | None:
-    """A BERT or DistilBERT state-dict key -> the bare DistilBERT-layout name, or None for tensors a QA student
-    never uses (pooler, MLM heads, position_ids buffers)."""
-    for prefix in ("distilbert.", "bert."):
+    """A state-dict key of any of the `FAMILIES` -> the bare DistilBERT-layout name (plus `embeddings.project.*`,
+    `encoder.rel_embeddings.weight`, `encoder.LayerNorm.*` and DeBERTa's `attention.pk_lin/pq_lin` where the
+    family has them), or None for tensors a QA student never uses (pooler, MLM heads, position_ids buffers).
+    An ALBERT layer-group key becomes `albert_group.G.J.<layer name>` (group G, inner layer J): which layers run
+    it depends on the config (`_albert_layers`)."""
+    for prefix in _PREFIXES:
         if key.startswith(prefix):
             key = key[len(prefix):]
             break
     key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+    for proj in _PROJECTIONS:
+        if key.startswith(proj):
+            rest = key[len(proj):]
+            return f"embeddings.project.{rest}" if rest in ("weight", "bias") else None
+    if key in ("encoder.rel_embeddings.weight", "encoder.LayerNorm.weight", "encoder.LayerNorm.bias"):
+        return key
+    m = _ALBERT_RE.match(key)
+    if m:
+        for old, new in _ALBERT_TO_DISTIL:
+            if m.group(3).startswith(old):
+                rest = new + m.group(3)[len(old):]
+                return f"albert_group.{m.group(1)}.{m.group(2)}.{rest}" if rest in _LAYER_ROLES else None
+        return None
     m = re.match(r"^encoder\.layer\.(\d+)\.(.+)$", key)
     if m:
         rest = m.group(2)
-        for old, new in _BERT_TO_DISTIL:
+        for old, new in _DEBERTA_TO_DISTIL:
             if rest.startswith(old):
                 key = f"transformer.layer.{m.group(1)}.{new}{rest[len(old):]}"
                 break
@@ -305,9 +391,35 @@ def canonical_name(key: str) -> str | None:
     return None
 
 
-def _roles(name: str) -> tuple[str, ...]:
+def _albert_layers(name: str, config: PretrainedConfig) -> list[str]:
+    """An `albert_group.G.J.x` name -> the `transformer.layer.k.x` names of every layer k that runs it: ALBERT
+    runs group int(i / (L / G)) at each of its L steps i, and every inner layer j of that group in turn, so run
+    layer k = i * inner_group_num + j. Other names are returned as they are."""
+    m = _GROUP_RE.match(name)
+    if not m:
+        return [name]
+    g, j = int(m.group(1)), int(m.group(2))
+    L, G, inner = config.num_hidden_layers, config.num_hidden_groups, config.inner_group_num
+    return [f"transformer.layer.{i * inner + j}.{m.group(3)}" for i in range(L) if int(i / (L / G)) == g]
+
+
+def _roles(name: str, emb: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+    """Axis roles of a canonical tensor; `emb` overrides the embeddings' (`_embedding_roles`)."""
     m = _LAYER_RE.match(name)
-    return _LAYER_ROLES[m.group(2)] if m else _EMBED_ROLES[name]
+    if m:
+        return _LAYER_ROLES[m.group(2)]
+    return (emb or {}).get(name) or _EMBED_ROLES[name]
+
+
+def _embedding_roles(config: PretrainedConfig) -> dict[str, tuple[str, ...]]:
+    """Embedding roles of a `projected` model: its tables' columns are E-wide and kept whole ("all"), the map's
+    rows are the residual stream; the embedding LayerNorm is over E (ALBERT, ELECTRA) or, after the map, over
+    the hidden size (DeBERTa-v2)."""
+    if not projected(config):
+        return {}
+    ln = ("hid",) if config.model_type == "deberta-v2" else ("all",)
+    return {**{f"embeddings.{t}_embeddings.weight": ("all", "all") for t in ("word", "position", "token_type")},
+            "embeddings.LayerNorm.weight": ln, "embeddings.LayerNorm.bias": ln}
 
 
 def resolve_init(init: str) -> Path:
@@ -346,7 +458,7 @@ def load_init(init: str, *, trust_remote_code: bool = False) -> tuple[Pretrained
             raise refused from None
         reason = " ".join(str(e).split())[:200]
         raise UserError(f"{folder}/config.json: cannot be read as a model config ({reason})") from None
-    init_shape(config)  # refuses model types other than BERT/DistilBERT
+    init_shape(config)  # refuses model types outside FAMILIES
     single = folder / "model.safetensors"
     index = folder / "model.safetensors.index.json"
     if single.is_file():
@@ -364,9 +476,11 @@ def load_init(init: str, *, trust_remote_code: bool = False) -> tuple[Pretrained
         for key, t in load_file(str(f)).items():
             name = canonical_name(key)
             if name is not None:
-                state[name] = t.to(torch.float32)
+                for layer_name in _albert_layers(name, config):  # an ALBERT group: every layer that runs it
+                    state[layer_name] = t.to(torch.float32)
     if "embeddings.word_embeddings.weight" not in state:
-        raise UserError(f"{folder}: no word embeddings found in the safetensors file; not a BERT/DistilBERT checkpoint")
+        raise UserError(f"{folder}: no word embeddings found in the safetensors file; not a "
+                        f"{FAMILIES.get(config.model_type, config.model_type)} checkpoint")
     return config, state
 
 
@@ -403,6 +517,8 @@ def _student_config(spec: StudentSpec, init_config: PretrainedConfig) -> Pretrai
     vocab = init_config.vocab_size
     pos = init_config.max_position_embeddings
     pad = getattr(init_config, "pad_token_id", 0)
+    if spec.architecture in OWN_FAMILY_ONLY:
+        return _own_family_config(spec, init_config)
     if spec.architecture == "distilbert":
         return DistilBertConfig(
             vocab_size=vocab, max_position_embeddings=pos, n_layers=spec.n_layers, n_heads=spec.heads,
@@ -416,6 +532,33 @@ def _student_config(spec: StudentSpec, init_config: PretrainedConfig) -> Pretrai
         hidden_act=spec.activation, initializer_range=spec.initializer_range,
         type_vocab_size=getattr(init_config, "type_vocab_size", 2) if init_config.model_type == "bert" else 2,
         layer_norm_eps=getattr(init_config, "layer_norm_eps", 1e-12), pad_token_id=pad)
+
+
+def _own_family_config(spec: StudentSpec, init_config: PretrainedConfig) -> PretrainedConfig:
+    """The init's own config class and settings (vocabulary, positions, token types, relative attention, layer
+    norm eps, pad id, ...) with the spec's sizes and dropouts. The FFN activation stays the init's (ALBERT's
+    gelu_new, say) unless the spec asks for relu. Embedding tables: a `projected` init's width E is kept (its
+    tables are copied whole); otherwise E = dim. An ALBERT student has one layer group per layer (no sharing)."""
+    c = init_config.to_dict()
+    for key in ("architectures", "transformers_version", "_name_or_path", "id2label", "label2id"):
+        c.pop(key, None)
+    c.update(num_hidden_layers=spec.n_layers, num_attention_heads=spec.heads, hidden_size=spec.dim,
+             intermediate_size=spec.hidden_dim, hidden_dropout_prob=spec.dropout,
+             attention_probs_dropout_prob=spec.attention_dropout, initializer_range=spec.initializer_range)
+    if spec.activation != "gelu":
+        c["hidden_act"] = spec.activation
+    if init_config.model_type == "albert":
+        c.update(num_hidden_groups=spec.n_layers, inner_group_num=1, classifier_dropout_prob=spec.qa_dropout)
+    elif init_config.model_type in ("electra", "deberta-v2") and not projected(init_config):
+        c["embedding_size"] = spec.dim
+    return type(init_config).from_dict(c)
+
+
+def _qa_model(config: PretrainedConfig) -> PreTrainedModel:
+    """The stock `...ForQuestionAnswering` of the config's model type, freshly initialised."""
+    from transformers import AutoModelForQuestionAnswering
+
+    return AutoModelForQuestionAnswering.from_config(config)
 
 
 def _albert_config(bert_config: PretrainedConfig, embedding_size: int) -> PretrainedConfig:
@@ -482,15 +625,12 @@ def factorize_student(model: PreTrainedModel, embedding_size: int,
 
 def random_student(spec: StudentSpec, init_config: PretrainedConfig) -> PreTrainedModel:
     """The stock QA model of `spec` with random weights (no checkpoint read): what latency depends on."""
-    from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
-
-    cls = DistilBertForQuestionAnswering if spec.architecture == "distilbert" else BertForQuestionAnswering
     if spec.factorized:
         from transformers import AlbertForQuestionAnswering
 
         return AlbertForQuestionAnswering(_albert_config(_student_config(spec, init_config),
                                                          spec.embedding_size)).eval()
-    return cls(_student_config(spec, init_config)).eval()
+    return _qa_model(_student_config(spec, init_config)).eval()
 
 
 def _keep(n_src: int, n_out: int, scores: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
@@ -533,19 +673,17 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
 
     Three phases: the stock model with its own random init, the units to keep (`_choose_units`), the copy
     (`_copy_weights`)."""
-    from transformers import BertForQuestionAnswering, DistilBertForQuestionAnswering
-
     init_config, src = load_init(init, trust_remote_code=trust_remote_code)
+    resolve_architecture(spec.architecture, init_config)  # a family the init cannot seed: the one-line error
     config = _student_config(spec, init_config)
-    cls = DistilBertForQuestionAnswering if spec.architecture == "distilbert" else BertForQuestionAnswering
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
-        model = cls(config)
+        model = _qa_model(config)
     model.eval()
 
     base = init_shape(init_config)
     sources = layer_sources(base["n_layers"], spec.n_layers, spec.layer_selection)
-    units = _choose_units(spec, src, base, sources)
+    units = _choose_units(spec, src, base, sources, _embedding_roles(init_config))
     copied, fresh, fresh_tensors = _copy_weights(model, src, spec, base, sources, units)
 
     seeding = {
@@ -570,10 +708,11 @@ def seed_student(spec: StudentSpec, init: str, *, init_seed: int = 0, trust_remo
 
 
 def _choose_units(spec: StudentSpec, src: dict[str, torch.Tensor], base: dict[str, int],
-                  sources: list[int]) -> dict[str, Any]:
+                  sources: list[int], emb_roles: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     """Which init units each student unit copies (-1: none), in the module doc's order: hidden units, then per
     student layer its source layer's heads, head dims and FFN units. Returns {"hid": (D,), "att": [(D,)] per
-    layer, "ffn": [(F,)] per layer, "kept_heads", "kept_head_dims"}."""
+    layer, "ffn": [(F,)] per layer, "kept_heads", "kept_head_dims", "emb_roles"}; `emb_roles` as
+    `_embedding_roles`."""
     D0, F0, H0 = base["dim"], base["hidden_dim"], base["n_heads"]
     d0 = D0 // H0
     H, d = spec.heads, spec.head_size
@@ -588,7 +727,7 @@ def _choose_units(spec: StudentSpec, src: dict[str, torch.Tensor], base: dict[st
         for name, t in src.items():
             if _LAYER_RE.match(name) and not any(name.startswith(u) for u in used):
                 continue
-            for axis, role in enumerate(_roles(name)):
+            for axis, role in enumerate(_roles(name, emb_roles)):
                 if role == "hid" and t.shape[axis] == D0:
                     hid_scores += _sq_along(t, axis)
     hid = _keep(D0, spec.dim, hid_scores, gen)
@@ -617,7 +756,8 @@ def _choose_units(spec: StudentSpec, src: dict[str, torch.Tensor], base: dict[st
         kept_heads.append([int(h) for h in heads if h >= 0])
         kept_head_dims.append(dims_per_head)
         ffn_maps.append(_keep(F0, spec.hidden_dim, ffn_scores, gen))
-    return {"hid": hid, "att": att_maps, "ffn": ffn_maps, "kept_heads": kept_heads, "kept_head_dims": kept_head_dims}
+    return {"hid": hid, "att": att_maps, "ffn": ffn_maps, "kept_heads": kept_heads, "kept_head_dims": kept_head_dims,
+            "emb_roles": emb_roles or {}}
 
 
 def _copy_weights(model: PreTrainedModel, src: dict[str, torch.Tensor], spec: StudentSpec, base: dict[str, int],
@@ -632,6 +772,7 @@ def _copy_weights(model: PreTrainedModel, src: dict[str, torch.Tensor], spec: St
             name = canonical_name(key)
             if name is None:
                 raise AssertionError(f"unmapped student parameter {key}")
+            name = _GROUP_RE.sub(r"transformer.layer.\1.\3", name)  # an ALBERT student: one group per layer
             m = _LAYER_RE.match(name)
             src_name = f"transformer.layer.{sources[int(m.group(1))]}.{m.group(2)}" if m else name
             maps = None
@@ -660,8 +801,9 @@ def _index_maps(name: str, param: torch.Tensor, t: torch.Tensor, m: re.Match | N
     layer = int(m.group(1)) if m else None
     role_maps = {"hid": units["hid"], "att": units["att"][layer] if m else None,
                  "ffn": units["ffn"][layer] if m else None}
+    roles = _roles(name, units["emb_roles"])
     maps = []
-    for axis, role in enumerate(_roles(name)):
+    for axis, role in enumerate(roles):
         if role == "all":
             mp = torch.arange(param.shape[axis])
             mp[mp >= t.shape[axis]] = -1
@@ -669,7 +811,7 @@ def _index_maps(name: str, param: torch.Tensor, t: torch.Tensor, m: re.Match | N
             mp = role_maps[role]
         maps.append(mp)
     want = {"hid": D0, "att": D0, "ffn": F0}
-    if any(t.shape[a] != want[r] for a, r in enumerate(_roles(name)) if r != "all"):
+    if t.dim() != param.dim() or any(t.shape[a] != want[r] for a, r in enumerate(roles) if r != "all"):
         return None
     return maps
 
