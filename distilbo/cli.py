@@ -66,8 +66,12 @@ def settings_help(names: Sequence[str] | None = None, *, width: int | None = Non
 def _add_config(p: argparse.ArgumentParser, *, required: bool = False, reads: Sequence[str] | None = None) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = settings_help(reads)
-    p.add_argument("--config", default=None if required else DEFAULT_CONFIG, required=required,
-                   help=f"TOML config file (default: {DEFAULT_CONFIG})")
+    if reads is not None:  # status/report/export: a study opens from --storage alone
+        p.add_argument("--config", default=None, help="TOML config file (default: with --storage, the config the "
+                       f"study was searched with, stored in it; else {DEFAULT_CONFIG})")
+    else:
+        p.add_argument("--config", default=None if required else DEFAULT_CONFIG, required=required,
+                       help=f"TOML config file (default: {DEFAULT_CONFIG})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a config setting by its flat name, e.g. --set n_layers=3 (repeatable)")
 
@@ -202,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Any:
+    """The command's config: --config (+ --set and flags); for status/report/export given --storage and no
+    --config, the config stored with the study (`distilbo.search.stored`), so they run from any folder."""
     from distilbo.config import load_config, parse_set
 
     extra = {}
@@ -209,11 +215,29 @@ def _config(args: argparse.Namespace) -> Any:
                        ("trial_timeout", "trial_timeout"), ("sampler", "sampler"), ("keep", "keep")):
         if getattr(args, flag, None) is not None:
             extra[name] = getattr(args, flag)
-    return load_config(args.config, {**parse_set(args.overrides), **extra})
+    if args.command in COMMAND_SETTINGS and args.config is None:
+        if args.storage is not None:
+            from distilbo.search.stored import config_from_storage
+
+            return config_from_storage(args.storage, args.study, parse_set(args.overrides))
+        if not os.path.isfile(DEFAULT_CONFIG):
+            raise UserError(f"{DEFAULT_CONFIG}: config file not found; pass --storage URL [--study NAME] to open a "
+                            "study from its storage alone, or --config with the search's .toml file")
+    return load_config(args.config or DEFAULT_CONFIG, {**parse_set(args.overrides), **extra})
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    """Library log lines (Optuna's INFO "A new study created in memory ...") only with --verbose. Optuna sets its
+    logger's level once, when first imported (here, by the search package), so the level is set after that."""
+    import distilbo.search.study  # noqa: F401  (imports optuna)
+
+    logging.getLogger("optuna").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def run(args: argparse.Namespace) -> int:
     cmd = args.command
+    if cmd in COMMAND_SETTINGS:
+        _quiet_libraries(args.verbose)
     if cmd == "score":
         from distilbo.score import score_files
 
@@ -249,6 +273,7 @@ def run(args: argparse.Namespace) -> int:
     elif cmd == "search":
         from distilbo.search import run_search
 
+        _quiet_libraries(args.verbose)
         cfg = _config(args)
         run_search(cfg, n_trials=args.trials, timeout=args.timeout, workers=args.workers)
         if cfg.report.confirm_seeds > 0:

@@ -46,6 +46,7 @@ from distilbo.config import parse_space
 from distilbo.search import early_stop
 from distilbo.search._child import EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted
 from distilbo.search.space import baseline_params, sample
+from distilbo.search.stored import remember_config
 from distilbo.search.study import (INTERRUPTED, TrialFailure, _is_number, _marker, _mask_in, claim_trial, create_or_load_study,
                                    fail_stale_trials, is_finished, mask_url, record_failure, record_stopped,
                                    record_success, records, study_dir, violated)
@@ -822,6 +823,7 @@ def _search(cfg: "Config", *, budget: int, workers: int, deadline: float | None,
             trial_fn: str | TrialFn, estimate_fn: str | Callable | None, pessimistic: dict[str, float] | None,
             progress: bool) -> optuna.Study:
     study = create_or_load_study(cfg, estimate=_optional_fn(estimate_fn))
+    remember_config(study, cfg)  # so status/report/export open it from --storage alone (search.stored)
     ensure_baseline(study, cfg, budget=budget)
     shown = _Progress(study, cfg, budget=budget, enabled=progress, workers=workers)
     shown.update()
