@@ -200,6 +200,22 @@ class TrainConfig:
     precision: str = "auto"
     """Training arithmetic: `auto` (bf16 autocast on CUDA with bf16 and on CPUs with AMX-BF16 or AVX512-BF16, fp16
     on other CUDA, fp32 elsewhere), `bf16` or `fp32`. Dev scores and teacher logits are computed in fp32 on CPUs."""
+    fused_optimizer: bool = False
+    """AdamW's fused kernel (`torch.optim.AdamW(fused=True)`: one pass over all parameters per step instead of a
+    handful of element-wise ops per parameter); same update as the plain one up to rounding. Default set by
+    benchmarks/throughput.py (benchmarks/README.md, "Trial throughput")."""
+    length_buckets: list = field(default_factory=list)
+    """Pad each training batch up to the smallest of these widths that holds its longest row (e.g. [64, 128, 192,
+    256]), so the student sees a few fixed shapes (what `torch_compile` wants); a row longer than every bucket pads
+    to its own length, so no window is ever cut. Empty (the default): each batch is cut to its longest row."""
+    bf16_weights: bool = False
+    """Keep the student's weights in bf16 while training, with fp32 master copies that AdamW steps (mixed
+    precision without autocast's per-op casts: LayerNorm and softmax run in bf16 too). Dev scores and the saved
+    student use the fp32 masters. Off by default: see benchmarks/README.md, "Trial throughput"."""
+    torch_compile: bool = False
+    """Train through `torch.compile(student)` (Inductor; one compilation per batch shape, so pair it with
+    `length_buckets`). Dev scoring and latency use the plain module. Off by default: see benchmarks/README.md,
+    "Trial throughput", for what it costs and pays on the CPU."""
     latency_batch_size: int = 1
     """Questions per batch when timing inference."""
     latency_repeats: int = 20
@@ -416,6 +432,10 @@ class Config:
         need(t.alpha_squad is None or t.alpha_squad >= 0, "alpha_squad", "must be >= 0 (or unset for 1 - alpha_ce)")
         need(t.temperature > 0, "temperature", "must be > 0")
         need(t.alpha_cos >= 0, "alpha_cos", "must be >= 0")
+        need(isinstance(t.length_buckets, list) and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1
+                                                        for b in t.length_buckets)
+             and t.length_buckets == sorted(set(t.length_buckets)), "length_buckets",
+             "write increasing token counts like [64, 128, 192, 256] (or [] to pad each batch to its longest row)")
         need(t.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
         need(t.logging_steps >= 1, "logging_steps", "must be >= 1")
         need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")

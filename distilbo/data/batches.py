@@ -2,6 +2,9 @@
 
     for idx in batch_order(feats.lengths, batch_size=8, shuffle=True, group_by_length=True, rng=rng):
         batch = to_batch(feats, idx, device=device, token_types=True)
+        # or padded up to a few fixed widths (fewer shapes for torch.compile):
+        width = bucket_width(int(feats.lengths[idx].max()), [64, 128, 192, 256], stored=feats.input_ids.shape[1])
+        batch = to_batch(feats, idx, device=device, token_types=True, pad_to=width)
 
 Shape glossary:
     N  features;  B  rows in a batch;  S  longest row of the batch (<= L = max_seq_length)
@@ -30,11 +33,22 @@ def batch_order(lengths: np.ndarray, *, batch_size: int, shuffle: bool, group_by
     return batches
 
 
+def bucket_width(longest: int, buckets: list[int] | tuple[int, ...], *, stored: int) -> int:
+    """The width a batch whose longest row has `longest` tokens is padded to: the smallest bucket that holds it, or
+    its own length when no bucket does (so a window is never cut), never more than the `stored` width of the
+    feature arrays. No buckets: the longest row itself (dynamic padding)."""
+    fits = [b for b in buckets if b >= longest]
+    return min(min(fits) if fits else longest, stored) if buckets else longest
+
+
 def to_batch(features: Features, idx: np.ndarray, *, device: torch.device, token_types: bool,
              pad_to: int | None = None) -> dict[str, torch.Tensor]:
     """input_ids / attention_mask (/ token_type_ids) / labels for rows `idx`, cut to the batch's longest row
-    (or padded to `pad_to`, the standard fixed-length path)."""
-    width = pad_to or int(features.lengths[idx].max())
+    (or padded to `pad_to`: the standard fixed-length path, or a length bucket; never below the longest row)."""
+    longest = int(features.lengths[idx].max())
+    width = pad_to or longest
+    if width < longest:
+        raise ValueError(f"pad_to={pad_to} would cut a window of {longest} tokens")
     ids = torch.from_numpy(np.asarray(features.input_ids[idx, :width], dtype=np.int64))
     mask = (torch.arange(width)[None, :] < torch.from_numpy(np.asarray(features.lengths[idx]))[:, None]).long()
     out = {"input_ids": ids, "attention_mask": mask,

@@ -8,7 +8,9 @@ When the teacher logits cannot be cached (student and teacher tokenize different
 teacher runs in the loop on the same batch instead; it also runs in the loop, beside the cached logits, for the
 hidden-state term (`alpha_cos` > 0: hidden states are not cached). `labeled` (N,) bool marks the rows whose labels
 count: the rows of a transfer set (False) are shuffled into the same batches and get the soft loss only. The student's
-forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with bf16 hardware by default).
+forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with bf16 hardware by default);
+`length_buckets`, `torch_compile` and `fused_optimizer` are speed switches that leave the loss the same up to
+rounding (measured in benchmarks/throughput.py).
 With `[search] rungs` (fractions of the training) and `at_rung(k, student) -> bool`, the loop asks at each rung
 whether to go on and raises `StoppedAtRung(k)` when told to stop (`distilbo.search.early_stop`); the time
 `at_rung` takes (its dev scoring) is not training time.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -28,7 +31,7 @@ import torch
 
 from distilbo import progress as live
 from distilbo.config import Config
-from distilbo.data.batches import batch_order, model_inputs, to_batch
+from distilbo.data.batches import batch_order, bucket_width, model_inputs, to_batch
 from distilbo.data.types import Features
 from distilbo.distill.losses import distillation_loss
 from distilbo.evaluate import uses_token_types
@@ -82,8 +85,11 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     total_micro = max(1, int(round(n_batches * t.num_train_epochs)))
     total_steps = max(1, math.ceil(total_micro / t.gradient_accumulation_steps))
     warmup = int(t.warmup_ratio * total_steps) if t.warmup_ratio > 0 else min(t.warmup_steps, total_steps)
-    optimizer = torch.optim.AdamW(param_groups(student, t.weight_decay), lr=t.learning_rate,
-                                  betas=(t.beta_1, t.beta_2), eps=t.adam_epsilon)
+    groups = param_groups(student, t.weight_decay)
+    master = MasterWeights(student, groups) if t.bf16_weights else None  # the optimizer steps its fp32 copies
+    optimizer = torch.optim.AdamW(master.groups if master else groups, lr=t.learning_rate,
+                                  betas=(t.beta_1, t.beta_2), eps=t.adam_epsilon, fused=t.fused_optimizer or None)
+    forward = torch.compile(student, dynamic=False) if t.torch_compile else student  # same parameters
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup
                                                  else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     bar = None
@@ -99,7 +105,8 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
         nonlocal t0
         eval_start = time.perf_counter()
         live.phase("evaluating")
-        metrics = dev_eval(student)
+        with master.fp32() if master else _nothing():
+            metrics = dev_eval(student)
         live.phase("training" if micro < total_micro else "evaluating", eval_s=time.perf_counter() - eval_start)
         student.train()
         row = {"epoch": round(micro / n_batches, 4), "step": step,
@@ -127,7 +134,8 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                                group_by_length=t.group_by_length, rng=rng):
             if micro >= total_micro:
                 break
-            batch = to_batch(train, idx, device=device, token_types=student_types or teacher_types)
+            width = bucket_width(int(train.lengths[idx].max()), t.length_buckets, stored=train.input_ids.shape[1])
+            batch = to_batch(train, idx, device=device, token_types=student_types or teacher_types, pad_to=width)
             s_width = batch["input_ids"].shape[1]
             ts = te = th = sh = None
             if teacher_start is not None:
@@ -141,7 +149,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 if alpha_cos > 0:
                     th = out_t.hidden_states[-1].float().clone()  # (B, S, H)
             with autocast(device, precision):
-                out = student(**_inputs(batch, token_types=student_types), **hidden)
+                out = forward(**_inputs(batch, token_types=student_types), **hidden)
             if alpha_cos > 0:
                 sh = out.hidden_states[-1]  # (B, S, H)
             losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
@@ -159,11 +167,15 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
             run_hidden += float(losses["hidden"])
             run_n += 1
             if micro % t.gradient_accumulation_steps == 0 or micro == total_micro:
+                if master:
+                    master.take_grads()
                 if t.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(student.parameters(), t.max_grad_norm)
+                    torch.nn.utils.clip_grad_norm_(master.params if master else student.parameters(), t.max_grad_norm)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
+                if master:
+                    master.put_weights()
                 step += 1
                 if step % t.logging_steps == 0 or micro == total_micro:
                     row = {"step": step, "epoch": round(micro / n_batches, 4), "loss": run_loss / run_n,
@@ -182,7 +194,8 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
             while next_rung < len(rung_at) and micro >= rung_at[next_rung] and micro < total_micro:
                 asked = time.perf_counter()
                 live.phase("rung decision", rung=next_rung)
-                go_on = at_rung(next_rung, student)
+                with master.fp32() if master else _nothing():
+                    go_on = at_rung(next_rung, student)
                 student.train()
                 t0 += time.perf_counter() - asked
                 if not go_on:
@@ -204,9 +217,54 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - t0
+    if master:
+        master.restore()
     student.eval()
     return TrainResult(steps=step, train_seconds=seconds, train_features_per_second=seen / seconds if seconds else 0.0,
                        curves=curves)
+
+
+class MasterWeights:
+    """bf16 weights in the student, fp32 master copies in the optimizer: the student runs its forward and backward
+    wholly in bf16 (no per-op casts), the gradients are copied to the masters, AdamW steps the masters, and the
+    student gets them back rounded to bf16. Dev scoring and the returned student see the fp32 masters."""
+
+    def __init__(self, student: torch.nn.Module, groups: list[dict]) -> None:
+        self.student = student
+        self.pairs = [(p, p.detach().clone().float()) for g in groups for p in g["params"]]
+        copy = {id(p): m for p, m in self.pairs}
+        self.groups = [{**g, "params": [copy[id(p)] for p in g["params"]]} for g in groups]
+        self.params = [m for _, m in self.pairs]
+        student.to(torch.bfloat16)
+
+    def take_grads(self) -> None:
+        for p, m in self.pairs:
+            m.grad = None if p.grad is None else p.grad.float()
+            p.grad = None
+
+    def put_weights(self) -> None:
+        with torch.no_grad():
+            for p, m in self.pairs:
+                p.copy_(m)
+
+    def restore(self) -> None:
+        """The student in fp32 with the masters' exact values."""
+        self.student.float()
+        self.put_weights()
+
+    @contextmanager
+    def fp32(self):
+        self.restore()
+        try:
+            yield
+        finally:
+            self.student.to(torch.bfloat16)
+            self.put_weights()
+
+
+@contextmanager
+def _nothing():
+    yield
 
 
 def _inputs(batch: dict[str, torch.Tensor], *, token_types: bool) -> dict[str, torch.Tensor]:
