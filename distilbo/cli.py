@@ -347,8 +347,8 @@ def _next_commands(args: argparse.Namespace, cfg: Any) -> str:
 
     lines = [f"study '{study.study_name}': trials and report in {home}; to see, report or export it:",
              f"  distilbo status {base}", f"  distilbo report {base}"]
-    if cfg.report.confirm_seeds == 0:  # the picks below are single draws until confirmed
-        lines.append(f"  distilbo confirm {base} --seeds 2    # retrain the frontier with 2 more seeds first")
+    if cfg.report.confirm_seeds == 0:  # the picks below are single draws until confirmed (2 more seeds each)
+        lines.append(f"  distilbo confirm {base} --seeds 2")
     picks = {k: v for k, v in scenario_picks(cfg).items() if v is not None}
     for scenario in picks:
         lines.append(f"  distilbo export {base} --scenario {scenario} --out "
