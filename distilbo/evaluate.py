@@ -103,15 +103,15 @@ def _first_line(e: BaseException) -> str:
     return s[0][:200] if s else ""
 
 
+NULL_THRESHOLD_KEY = "null_score_diff_threshold"
+"""The config.json attribute an exported model keeps its calibrated no-answer threshold in (run_qa's name)."""
+
+
 def model_null_threshold(model: Any) -> float:
     """The no-answer threshold a model folder ships with (`null_score_diff_threshold` in its config.json, written by
     `distilbo export`), else 0.0 (answer "" whenever the null score beats the best span)."""
     value = getattr(model.config, NULL_THRESHOLD_KEY, None)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
-NULL_THRESHOLD_KEY = "null_score_diff_threshold"
-"""The config.json attribute an exported model keeps its calibrated no-answer threshold in (run_qa's name)."""
 
 
 def uses_token_types(model: Any) -> bool:

@@ -492,5 +492,5 @@ def baseline_command(*, config: str, out: str, overrides: dict[str, str] | None 
     return run_trial(cfg, Path(out), progress=progress)
 
 
-__all__ = ["run_trial", "run_trial_with_test", "numeric_path", "estimate_metrics", "check_inputs", "student_spec", "distill_command", "baseline_command",
-           "check_tokenizers", "baseline_overrides"]
+__all__ = ["run_trial", "run_trial_with_test", "numeric_path", "estimate_metrics", "check_inputs", "student_spec",
+           "distill_command", "baseline_command", "check_tokenizers", "baseline_overrides"]
