@@ -130,6 +130,11 @@ def confirm(cfg: "Config", *, seeds: int | None = None, workers: int | None = No
         entry: dict[str, Any] = {"trial": number, "seed": seed, "state": "running", "worker": worker_identity(),
                                  "heartbeat": time.time(), "started": time.time(), "run_dir": str(run_dir)}
         with lock:
+            now = study.user_attrs.get(key) or {}  # another `distilbo confirm` may have done or taken it since
+            if now.get("state") == "ok" or (now.get("state") == "running" and
+                                            _alive(now, grace_period=s.grace_period, now=time.time())):
+                say.skip(number, seed, now["state"])
+                return
             study.set_user_attr(key, entry)
         say.begin(number, seed)
 
@@ -176,6 +181,11 @@ class _Say:
     def start(self, n_trials: int, seeds: int, workers: int) -> None:
         self._print(f"{n_trials} trials x {seeds} seeds = {self.total} runs; {self.total - self.todo} already done, "
                     f"{self.todo} to run on {workers} worker(s)")
+
+    def skip(self, trial: int, seed: int, state: str) -> None:
+        with self.lock:
+            self.todo -= 1
+        self._print(f"trial {trial} seed {seed}: {'done' if state == 'ok' else 'running'} elsewhere, skipped")
 
     def begin(self, trial: int, seed: int) -> None:
         self._print(f"trial {trial} seed {seed}: started")
