@@ -70,3 +70,31 @@ def test_each_student_window_reads_the_teacher_window_it_overlaps_most():
     s, e = map_teacher_logits(np.zeros((3, 8), np.float32), np.zeros((3, 8), np.float32), teacher, student,
                               temperature=1.0)
     assert softmax(s[3, :3], 1.0) == pytest.approx([1.0, 0.0, 0.0], abs=3 * EPS)  # no teacher window: all [CLS]
+
+
+def test_a_trial_across_tokenizers_distills_on_mapped_targets(tmp_path):
+    """A WordPiece BERT teacher, a byte-level BPE RoBERTa student init: the trial runs (no error), its soft loss is
+    finite and the loss falls; alpha_cos > 0 stays a one-line error (hidden states do not line up)."""
+    import json
+
+    from _families import family_config_file, tiny_family
+    from distilbo.config import load_config
+    from distilbo.distill.trial import check_inputs, run_trial
+    from distilbo.errors import UserError
+
+    init = tiny_family(tmp_path / "roberta-init", "roberta", seed=4)
+    cfg = load_config(family_config_file(tmp_path, "bert"), {"student_init": str(init), "alpha_ce": "0.7",
+                                                              "temperature": "2"})
+    check_inputs(cfg)
+    metrics = run_trial(cfg, tmp_path / "trial", progress=False)
+    assert metrics["cross_tokenizer"] and metrics["teacher_logits_cached"]
+    rows = [json.loads(line) for line in (tmp_path / "trial" / "curves.jsonl").read_text().splitlines()]
+    soft = [r["soft"] for r in rows if "soft" in r]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert soft and all(np.isfinite(soft)) and max(soft) > 0
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
+    saved = json.loads((tmp_path / "trial" / "model" / "config.json").read_text())
+    assert saved["model_type"] == "roberta"  # the student keeps its init's family and tokenizer
+    with pytest.raises(UserError, match="alpha_cos = 0.5: the hidden-state term needs") as e:
+        check_inputs(cfg.with_overrides({"alpha_cos": 0.5}))
+    assert "\n" not in str(e.value)
