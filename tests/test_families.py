@@ -134,3 +134,38 @@ def test_features_a_family_cannot_have_are_one_line_errors(tmp_path, family):
         cfg = load_config(family_config_file(tmp_path, family), {"student_architecture": other})
         with pytest.raises(UserError, match=re.escape(f"seeds only a {FAMILIES[family]} student")):
             student_spec(cfg)
+
+
+SEARCH = """
+[search]
+sampler = "tpe"
+n_trials = 3
+n_startup_trials = 2
+objectives = [{ metric = "f1", direction = "maximize" }, { metric = "num_parameters", direction = "minimize" }]
+
+[search.space]
+n_layers = { type = "int", low = 1, high = 3 }
+n_heads = { type = "int", low = 1, high = 4 }
+learning_rate = { type = "float", low = 1e-4, high = 1e-2, log = true }
+"""
+
+
+def test_short_search_with_a_roberta_teacher_writes_its_report(tmp_path):
+    """A real search (3 trials, child processes) with a byte-level BPE RoBERTa teacher built here, then its report."""
+    from distilbo.report.command import report
+    from distilbo.search import records, run_search
+
+    cfg = load_config(family_config_file(tmp_path, "roberta", extra=SEARCH, train_samples=8, eval_samples=4),
+                      {"num_train_epochs": "1", "n_heads": "4"})
+    recs = records(run_search(cfg, progress=False))
+    assert len(recs) == 3 and all(r["status"] == "ok" for r in recs), [r.get("failure") for r in recs]
+    for r in recs:  # each trial's student is a RoBERTa of its sampled depth, its size the closed-form estimate
+        folder = tmp_path / "run" / "tiny-roberta" / "trials" / f"{r['number']:04d}"
+        config = json.loads((folder / "trial_config.json").read_text())
+        assert r["metrics"]["n_layers"] == config["n_layers"]
+        if (folder / "model").is_dir():
+            saved = json.loads((folder / "model" / "config.json").read_text())
+            assert saved["model_type"] == "roberta" and saved["num_hidden_layers"] == config["n_layers"]
+    paths = report(cfg)
+    html = paths["html"].read_text()
+    assert paths["html"].is_file() and "tiny-roberta" in html and paths["csv"].read_text().count("\n") >= 4

@@ -145,7 +145,8 @@ def check_inputs(cfg: Config) -> None:
 
     teacher_tok = named("teacher", load_tokenizer, teacher_path, trust_remote_code=trust)
     student_tok = named("student_init", load_tokenizer, init_path, trust_remote_code=trust)
-    same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path, allow_cross=True)
+    _check_cross(cfg, same_tokens)
     if cfg.student.vocab_size is not None:  # too small, or a tokenizer that cannot be trimmed: before any trial
         V = len(student_tok.get_vocab())  # counts of zero: the check, without tokenizing the training set
         trimmed_tokenizer(cfg, student_tok, same_tokens=same_tokens, counts=np.zeros(V))
@@ -190,17 +191,29 @@ def load_transfer(cfg: Config, tokenizer: Any):
     return build_features(examples, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
 
 
-def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, student: str) -> bool:
+def check_tokenizers(teacher_tok: Any, student_tok: Any, *, teacher: str, student: str,
+                     allow_cross: bool = False) -> bool | None:
     """True if the student and teacher tokenize identically (teacher logits can be cached); False if only the
-    vocabularies agree (the teacher must run in the loop); UserError if the vocabularies differ."""
+    vocabularies agree (the teacher must run in the loop); if the vocabularies differ, None with `allow_cross`
+    (the teacher's targets are carried over by character offsets: `distilbo.distill.cross_tokenizer`), else a
+    UserError."""
     from distilbo.data.squad import tokenizer_fingerprint
 
     if tokenizer_fingerprint(teacher_tok) == tokenizer_fingerprint(student_tok):
         return True
     if teacher_tok.get_vocab() != student_tok.get_vocab():
+        if allow_cross:
+            return None
         raise UserError(f"tokenizer mismatch: the teacher ({teacher}) and the student init ({student}) have different "
                         "vocabularies, so their span logits cannot be compared; pick a student_init with the teacher's vocab")
     return False
+
+
+def _check_cross(cfg: Config, same_tokens: bool | None) -> None:
+    """The settings a cross-tokenizer trial cannot have, as one-line UserErrors."""
+    if same_tokens is None and cfg.train.alpha_cos > 0:
+        raise UserError(f"{cfg.source}: [train] alpha_cos = {cfg.train.alpha_cos}: the hidden-state term needs a "
+                        "student_init with the teacher's tokenizer (these tokenize differently); set alpha_cos = 0")
 
 
 def trimmed_tokenizer(cfg: Config, tokenizer: Any, *, same_tokens: bool = True,
@@ -292,7 +305,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
     # the init's and the teacher's)
     teacher_tok = load_tokenizer(teacher_path, trust_remote_code=trust)
     student_tok = load_tokenizer(init_path, trust_remote_code=trust)
-    same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path)
+    same_tokens = check_tokenizers(teacher_tok, student_tok, teacher=teacher_path, student=init_path, allow_cross=True)
+    _check_cross(cfg, same_tokens)
     student_tok, kept = trimmed_tokenizer(cfg, student_tok, same_tokens=same_tokens)
     train_ex, train_f, dev_ex, dev_f = load_data(cfg, student_tok)
 
@@ -308,7 +322,7 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
     ts = te = teacher_model = None
     if cfg.train.alpha_ce > 0:
         live.phase("teacher logits")
-        if same_tokens:
+        if same_tokens is not False:
             def cached(feats: Any) -> tuple[np.ndarray, np.ndarray]:
                 if kept is not None:  # the teacher reads the same windows in its own ids
                     feats = dataclasses.replace(feats, input_ids=kept[feats.input_ids].astype(np.int32))
@@ -316,10 +330,22 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
                                       teacher_key=model_fingerprint(teacher_path), cache_dir=cache_dir(cfg),
                                       device=device, batch_size=cfg.train.eval_batch_size, progress=progress)
 
-            ts, te = cached(train_f)
-            if transfer_f is not None:
-                xs, xe = cached(transfer_f)
-                ts, te = np.concatenate([ts, xs]), np.concatenate([te, xe])
+            if same_tokens is None:  # other tokenizers: the teacher reads its own windows, mapped onto the student's
+                from distilbo.distill.cross_tokenizer import map_teacher_logits
+
+                def cached_cross(feats: Any, teacher_feats: Any) -> tuple[np.ndarray, np.ndarray]:
+                    return map_teacher_logits(*cached(teacher_feats), teacher_feats, feats,
+                                              temperature=cfg.train.temperature)
+
+                ts, te = cached_cross(train_f, load_train(cfg, teacher_tok)[1])
+                if transfer_f is not None:
+                    xs, xe = cached_cross(transfer_f, load_transfer(cfg, teacher_tok))
+                    ts, te = np.concatenate([ts, xs]), np.concatenate([te, xe])
+            else:
+                ts, te = cached(train_f)
+                if transfer_f is not None:
+                    xs, xe = cached(transfer_f)
+                    ts, te = np.concatenate([ts, xs]), np.concatenate([te, xe])
         else:
             log.warning("student and teacher tokenizers differ (same vocabulary): running the teacher in the loop, "
                         "no logit cache")
@@ -411,7 +437,8 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
                "num_train_features": n_train, "num_transfer_features": n_transfer, "n_heads_effective": spec.heads,
                "dim": spec.dim, "embedding_size": spec.embedding_size or spec.dim,
                "hidden_dim": spec.hidden_dim, "n_layers": spec.n_layers, "vocab_size": len(student_tok.get_vocab()),
-               "teacher_logits_cached": bool(same_tokens),
+               "teacher_logits_cached": same_tokens is not False,
+               "cross_tokenizer": same_tokens is None,
                "trial_seconds": time.perf_counter() - t_start, "device": str(device)}
 
     live.phase("saving")

@@ -1,4 +1,4 @@
-"""Student models: a `StudentSpec` -> a stock DistilBERT, BERT or ALBERT QA model seeded from a checkpoint.
+"""Student models: a `StudentSpec` -> a stock QA model of a BERT family (`FAMILIES`) seeded from a checkpoint.
 
     from distilbo.models.student import StudentSpec, build_student, count_parameters
     spec = StudentSpec(n_layers=3, n_heads=12, dim=384, hidden_dim=1536, ...)   # or spec_from_config(cfg, init_cfg)
@@ -8,7 +8,20 @@
 The result is always a stock `DistilBertForQuestionAnswering` (architecture "distilbert"),
 `BertForQuestionAnswering` ("bert") or, with `embedding_size` < dim, `AlbertForQuestionAnswering` (BERT layers,
 one layer group each, behind factorized tables: `factorize_student`): no custom classes, so a saved student is an
-ordinary Hugging Face folder.
+ordinary Hugging Face folder. From an init of another family (`OWN_FAMILY_ONLY`: RoBERTa, XLM-RoBERTa, ELECTRA,
+DeBERTa-v2/v3, ALBERT) the student is that family's stock QA class, its config the init's with the spec's sizes
+(`_own_family_config`).
+
+Families, in one canonical layout. Every init's tensors are renamed into the DistilBERT layout below (prefixes
+`bert.`, `roberta.` (also XLM-R), `electra.`, `deberta.`, `albert.`; DeBERTa's query_proj/key_proj/value_proj and
+pos_key_proj/pos_query_proj -> q/k/v_lin and pk/pq_lin; ALBERT's attention.query/dense, ffn/ffn_output,
+full_layer_layer_norm likewise) plus the parts some families add: `embeddings.project` (ELECTRA's
+embeddings_project, DeBERTa's embed_proj, ALBERT's embedding_hidden_mapping_in: tables narrower than the hidden
+size, kept whole, the map's rows following the hidden units), `encoder.rel_embeddings` / `encoder.LayerNorm`
+(DeBERTa's relative positions: sliced along the hidden units). An ALBERT init's shared layer groups are expanded
+into the layers that run them (group int(i / (L / G)), each inner layer in turn), and an ALBERT student gets one
+group per layer: at full shape it computes what the teacher computes, with the shared weights stored once per
+layer. The student's activation is the init's own (ALBERT's gelu_new, say) unless the spec asks for relu.
 
 Heads. The search samples `n_heads` freely, but a stock config needs `dim % heads == 0`. The student therefore
 uses `effective_n_heads(dim, n_heads)`: the largest divisor of `dim` that is <= the requested `n_heads`
