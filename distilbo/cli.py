@@ -97,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study(p)
     p.add_argument("--trials", type=int, default=None, help="trial budget of the study (default: config n_trials)")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: config workers)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes, or with --ray trials at once "
+                   "(default: config workers)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="run each trial as a task on the Ray cluster at "
+                   "ADDRESS (auto, HOST:6379, ray://HOST:10001, or local); sets [run] executor = \"ray\" (needs "
+                   "pip install 'distilbo[ray]')")
     p.add_argument("--trial-memory-limit", default=None, help="CPU memory limit per trial, e.g. 4GB (emulates a device)")
     p.add_argument("--trial-timeout", type=float, default=None, help="seconds before a trial is killed and recorded as failed")
     p.add_argument("--sampler", choices=["botorch", "gp", "tpe", "nsga2", "random"], default=None,
@@ -212,9 +216,12 @@ def _config(args: argparse.Namespace) -> Any:
 
     extra = {}
     for flag, name in (("storage", "storage"), ("study", "study"), ("trial_memory_limit", "trial_memory_limit"),
-                       ("trial_timeout", "trial_timeout"), ("sampler", "sampler"), ("keep", "keep")):
+                       ("trial_timeout", "trial_timeout"), ("sampler", "sampler"), ("keep", "keep"),
+                       ("ray", "ray_address")):
         if getattr(args, flag, None) is not None:
             extra[name] = getattr(args, flag)
+    if "ray_address" in extra:
+        extra["executor"] = "ray"
     if args.command in COMMAND_SETTINGS and args.config is None:
         if args.storage is not None:
             from distilbo.search.stored import config_from_storage

@@ -49,6 +49,17 @@ class RunConfig:
     """Allow custom model code from a model folder or hub repo. Off: only stock transformers classes load."""
     num_threads: int = 0
     """CPU threads for torch; 0 = all cores."""
+    executor: str = "local"
+    """Where trials run: `local` (child processes of this machine's workers, `[search] workers` of them) or `ray`
+    (each trial a Ray task on a Ray cluster, `[search] workers` at once; `pip install 'distilbo[ray]'`; see the
+    README, "Running on a Ray cluster")."""
+    ray_address: str | None = None
+    """With `executor = "ray"`: the cluster to join (`auto`, `HOST:6379`, `ray://HOST:10001`); unset: $RAY_ADDRESS,
+    else a Ray instance started on this machine."""
+    trial_cpus: float = 0.0
+    """CPUs a trial declares to Ray (its task's `num_cpus`); 0 = `num_threads`, or 1 when that is 0."""
+    trial_gpus: float = 0.0
+    """GPUs a trial declares to Ray (its task's `num_gpus`; Ray sets CUDA_VISIBLE_DEVICES for it)."""
 
 
 @dataclass
@@ -400,6 +411,9 @@ class Config:
         need(d.max_eval_samples is None or d.max_eval_samples > 0, "max_eval_samples", "must be > 0 (or unset)")
         need(d.n_best_size >= 1, "n_best_size", "must be >= 1")
         need(d.max_answer_length >= 1, "max_answer_length", "must be >= 1")
+        need(self.run.executor in ("local", "ray"), "executor", "use 'local' or 'ray'")
+        need(self.run.trial_cpus >= 0, "trial_cpus", "must be >= 0 (0: num_threads, else 1)")
+        need(self.run.trial_gpus >= 0, "trial_gpus", "must be >= 0")
         need(self.models.student_architecture in STUDENT_ARCHITECTURES, "student_architecture",
              f"use {', '.join(repr(a) for a in STUDENT_ARCHITECTURES)}")
         need(st.n_layers is None or st.n_layers >= 1, "n_layers", "must be >= 1")

@@ -85,6 +85,18 @@ def modes(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
     return smooth(cfg, trial_dir)
 
 
+def held(cfg: Any, trial_dir: Path | None) -> dict[str, float]:
+    """`smooth`, once the file `release` exists in the study folder (trial_dir/../..): writes `started` (the Ray
+    node it runs on, $DISTILBO_RAY_NODE) first, so a test can kill that node while the trial runs. Gives up
+    waiting after 600 s (a hang guard; the tests release it)."""
+    Path(trial_dir, "started").write_text(os.environ.get("DISTILBO_RAY_NODE", ""))
+    release = Path(trial_dir).parent.parent / "release"
+    end = time.monotonic() + 600
+    while not release.exists() and time.monotonic() < end:
+        time.sleep(0.1)
+    return smooth(cfg, trial_dir)
+
+
 def make_config(out: str | Path, *, storage: str | None = None, sampler: str = "gp", **search: Any) -> Any:
     """A validated Config for synthetic searches: n_layers x n_heads x learning_rate, baseline 3 x 4 x 5e-5."""
     from distilbo.config import Config
@@ -122,15 +134,25 @@ def kill_when(proc: Any, load: Any, seen: Any, *, timeout: float,
               not_yet: tuple[type[BaseException], ...]) -> Any:
     """Poll a running search (`proc`, a Popen) through `load()` (-> optuna.Study); the first time
     `seen(trials)` returns something other than None, SIGKILL the search and return that snapshot (None if the
-    search ended or `timeout` seconds passed first). `load()` raising one of `not_yet` means "the study is not
+    search ended first, or made no progress for `timeout` seconds: no CPU time used and no change in its trials,
+    so a slow, busy machine only makes the wait longer). `load()` raising one of `not_yet` means "the study is not
     created yet" (polled again); anything else propagates. The process is reaped either way."""
-    deadline = time.monotonic() + timeout
+    from _waits import progress
+
+    last, since = None, time.monotonic()
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
+        while proc.poll() is None:
             time.sleep(0.2)
             try:
                 trials = load().trials
             except not_yet:
+                trials = []
+            now = (progress(proc), [(t.number, t.state) for t in trials])
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since > timeout:
+                return None
+            if not trials:
                 continue
             snapshot = seen(trials)
             if snapshot is not None:

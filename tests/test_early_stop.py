@@ -18,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 import _search_trials as st
+import _waits as waits
 from distilbo.search import records, run_search, status_table
 from distilbo.search._rungs import continues, crowding_distance, front_ranks, priority, violations
 from distilbo.search.early_stop import report_rung
@@ -289,7 +290,7 @@ def test_a_stopped_trial_survives_a_kill_and_resume(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
     before = st.kill_when(proc, load, stopped_while_another_runs, timeout=120, not_yet=(Exception,))
     assert before is not None, "never saw a stopped trial while another ran"
-    subprocess.run([sys.executable, str(script)], check=True, timeout=180, env={**env, "SYNTH_RUNG_SLEEP": "0"})
+    waits.run([sys.executable, str(script)], check=True, watch=[out], env={**env, "SYNTH_RUNG_SLEEP": "0"})
     study = load()
     for n, attrs in before.items():
         t = study.trials[n]

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import psutil
 import pytest
 import torch
 from optuna.trial import TrialState
 
 import _fault_trials as ft
 import _search_trials as st
+import _waits as waits
 from _tiny import tiny_bert, tiny_config, tokenizer
 from conftest import TRAIN_JSON
 from distilbo import _cache
@@ -50,17 +52,21 @@ def sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def wait_for(path: Path, proc: subprocess.Popen, *, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"the driver exited ({proc.returncode}) before {path} appeared"
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
+    """Until `path` exists (AssertionError when the driver exits first, or hangs: `_waits`)."""
+    waits.wait_until(path.exists, proc)
 
 
 def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL `proc`; return once it and the processes it started (a trial's child, which exits when it sees its
+    parent gone) have ended."""
+    try:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        kids = []
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    psutil.wait_procs(kids)
 
 
 def snapshot(cfg) -> dict[int, tuple]:
@@ -78,7 +84,7 @@ def _driver(out: Path, budget: int, hook: str) -> subprocess.Popen:
 
 def _finish(out: Path, budget: int) -> None:
     proc = _driver(out, budget, "none")
-    _, err = proc.communicate(timeout=120)
+    _, err = waits.communicate(proc, watch=[out])
     assert proc.returncode == 0, err.decode()[-2000:]
 
 
@@ -116,7 +122,6 @@ def test_search_driver_killed_then_resumed(tmp_path, moment):
         assert len((report / "trials.csv").read_text().splitlines()) == 1 + 3  # the new version, whole
         assert [p.name for p in report.glob(".report.html.*.tmp")]  # the orphaned temporary file
 
-    time.sleep(1.5)  # the trial's child notices its parent is gone (1 s watchdog) and exits
     _finish(out, budget)
     study = load_study(cfg)
     after = snapshot(cfg)
@@ -197,7 +202,7 @@ build_features(load_examples({str(TRAIN_JSON)!r}, max_samples=20), tokenizer(), 
                max_query_length=24, cache_dir={str(cache)!r})
 """
     proc = subprocess.Popen([PY, "-c", script], stderr=subprocess.PIPE)
-    wait_for(marker, proc, timeout=90)
+    wait_for(marker, proc)
     kill(proc)
     assert not [p for p in cache.iterdir() if p.name.startswith("features-")]  # no entry, complete or not
     leftovers = [p for p in cache.iterdir() if p.name.startswith(".features-") and p.is_dir()]
@@ -312,9 +317,9 @@ def test_trials_over_memory_and_time_limits_through_the_cli(tmp_path):
     goes on (2 finished trials), and `distilbo status` shows the reasons."""
     config = tiny_config(tmp_path)
     # hidden_dim 8M: one 32 x 8M FFN matrix is 1 GB, over a 2 GB address-space limit on top of torch itself
-    r = subprocess.run([PY, "-m", "distilbo.cli", "search", "--config", str(config), "--trials", "1",
-                        "--trial-memory-limit", "2GB", "--set", "hidden_dim=8000000", "--no-report"],
-                       capture_output=True, text=True, timeout=300)
+    r = waits.run([PY, "-m", "distilbo.cli", "search", "--config", str(config), "--trials", "1",
+                   "--trial-memory-limit", "2GB", "--set", "hidden_dim=8000000", "--no-report"],
+                  capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     run = tmp_path / "run"
@@ -328,8 +333,8 @@ def test_trials_over_memory_and_time_limits_through_the_cli(tmp_path):
     assert recs[0]["failure"].startswith("out of memory: ") and "can't allocate memory" in recs[0]["failure"]
     assert recs[1]["failure"] == "timeout after 0.5 s"
     assert all(r["status"] == "failed" and r["constraints"]["failed"] == 1.0 for r in recs)
-    status = subprocess.run([PY, "-m", "distilbo.cli", "status", "--config", str(config)], capture_output=True,
-                            text=True, timeout=120)
+    status = waits.run([PY, "-m", "distilbo.cli", "status", "--config", str(config)], capture_output=True,
+                       text=True)
     assert status.returncode == 0 and "out of memory" in status.stdout and "timeout after 0.5 s" in status.stdout
 
 
@@ -380,7 +385,7 @@ def test_run_folder_on_a_read_only_or_full_disk(tmp_path, fault):
         make = (f"import sys; sys.path.insert(0, {ft.TESTS!r}); from distilbo.config import load_config; "
                 f"from distilbo.search import run_search; run_search(load_config({str(config)!r}), n_trials=2, "
                 "trial_fn='_search_trials:smooth', estimate_fn=None, progress=False)")
-        subprocess.run([PY, "-c", make], check=True, timeout=120)  # in a subprocess: no open handle blocks remount
+        waits.run([PY, "-c", make], check=True)  # in a subprocess: no open handle blocks remount
         config.write_text(text.replace(f'out = "{tmp_path / "run"}"', f'out = "{run}"'))
         before = sha(db)
         if disk is not None:
@@ -388,8 +393,8 @@ def test_run_folder_on_a_read_only_or_full_disk(tmp_path, fault):
                 subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
             else:
                 _fill(disk)
-        r = subprocess.run([PY, "-m", "distilbo.cli", "search", "--config", str(config), "--trials", "4"],
-                           capture_output=True, text=True, timeout=300)
+        r = waits.run([PY, "-m", "distilbo.cli", "search", "--config", str(config), "--trials", "4"],
+                      capture_output=True, text=True)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
         why = "" if disk is None else "Read-only file system" if fault == "read-only" else "No space left on device"
@@ -401,8 +406,8 @@ def test_run_folder_on_a_read_only_or_full_disk(tmp_path, fault):
             run_search(load_config(config), n_trials=4, trial_fn="_search_trials:smooth", estimate_fn=None,
                        progress=False)
         assert sha(db) == before
-        status = subprocess.run([PY, "-m", "distilbo.cli", "status", "--config", str(config)],
-                                capture_output=True, text=True, timeout=120)
+        status = waits.run([PY, "-m", "distilbo.cli", "status", "--config", str(config)],
+                           capture_output=True, text=True)
         assert status.returncode == 0 and "2 finished (0 failed)" in status.stdout, status.stderr
         assert sha(db) == before
 
@@ -447,7 +452,7 @@ def test_disk_fills_up_during_a_trial_then_the_study_cannot_be_written(tmp_path)
                   "progress=False)\nexcept UserError as e:\n    sys.exit(f'distilbo: error: {e}')\n")
 
         def run(budget: int, fn: str) -> subprocess.CompletedProcess:
-            return subprocess.run([PY, "-c", search, str(budget), fn], capture_output=True, text=True, timeout=120)
+            return waits.run([PY, "-c", search, str(budget), fn], capture_output=True, text=True)
 
         assert run(2, "_search_trials:smooth").returncode == 0
         before = snapshot(cfg)
@@ -482,7 +487,7 @@ cfg = st.make_config({str(tmp_path / "run")!r}, storage=sys.argv[1], sampler="ra
 run_search(cfg, n_trials={budget}, trial_fn="_fault_trials:marked", estimate_fn=None, progress=False)
 """
     procs = [subprocess.Popen([PY, "-c", script, postgres_url], stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    errs = [p.communicate(timeout=240)[1] for p in procs]
+    errs = [waits.communicate(p)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(e[-1500:] for e in errs)
     assert not any("s3cret-pw" in e for e in errs)
     cfg = st.make_config(tmp_path / "run", storage=postgres_url, sampler="random")

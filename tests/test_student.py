@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -465,7 +464,6 @@ def test_missing_folder_and_unsupported_type(tmp_path):
 
 @pytest.mark.skipif(not (MINILM / "model.safetensors").is_file(), reason="MiniLM package not installed")
 def test_real_minilm_to_three_layer_distilbert():
-    t0 = time.perf_counter()
     s = StudentSpec(n_layers=3, n_heads=12, dim=384, hidden_dim=1536)
     student, seeding = seed_student(s, str(MINILM))
     assert seeding["layer_sources"] == [0, 2, 4]
@@ -478,4 +476,3 @@ def test_real_minilm_to_three_layer_distilbert():
     with torch.no_grad():
         out = student(input_ids=ids)
     assert out.start_logits.shape == (1, 11) and torch.isfinite(out.start_logits).all()
-    assert time.perf_counter() - t0 < 30

@@ -44,10 +44,11 @@ from distilbo.errors import UserError
 from distilbo._io import write_json_atomic
 from distilbo.config import parse_space
 from distilbo.search import early_stop
+from distilbo.search._ray import RayExecutor, run_in_threads
 from distilbo.search._child import EXIT_ERROR, _exit_when_orphaned, config_to_dict, failure_reason, import_dotted
 from distilbo.search.space import baseline_params, sample
 from distilbo.search.stored import remember_config
-from distilbo.search.study import (INTERRUPTED, TrialFailure, _is_number, _marker, _mask_in, claim_trial, create_or_load_study,
+from distilbo.search.study import (INTERRUPTED, TrialFailure, TrialLost, _is_number, _marker, _mask_in, claim_trial, create_or_load_study,
                                    fail_stale_trials, is_finished, mask_url, record_failure, record_stopped,
                                    record_success, records, study_dir, violated)
 
@@ -213,10 +214,15 @@ def _optional_fn(path: str | Callable | None) -> Callable | None:
 
 def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
                    estimate_fn: str | Callable | None = DEFAULT_ESTIMATE_FN,
-                   pessimistic: dict[str, float] | None = None) -> Callable[[Trial], list[float]]:
+                   pessimistic: dict[str, float] | None = None,
+                   execute: Callable[..., dict] | None = None) -> Callable[[Trial], list[float]]:
     """The Optuna objective of the search. A string `trial_fn` ("module:function") runs in a child process; a
     callable runs in this process (tests, debugging; its exceptions are recorded as failures the same way).
-    `pessimistic` overrides the values recorded for failed trials (see `study.pessimistic_metrics`)."""
+    `pessimistic` overrides the values recorded for failed trials (see `study.pessimistic_metrics`).
+
+    `execute` is the executor seam: a function with `run_child`'s signature that runs the string `trial_fn`'s child
+    somewhere (default `run_child`, this machine; `search._ray.RayExecutor`, a Ray cluster); it may raise
+    `TrialLost` when the place it ran on was lost."""
     from distilbo.config import parse_bytes
 
     params = parse_space(cfg.search.space, where=cfg.source)
@@ -259,9 +265,10 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
                     with early_stop.answering(on_rung):
                         metrics = trial_fn(tcfg, trial_dir)
             else:
-                metrics = run_child(tcfg, trial_dir, trial_fn=trial_fn, timeout=s.trial_timeout,
-                                    memory_limit=memory_limit, heartbeat_interval=s.heartbeat_interval,
-                                    heartbeat=lambda: trial.set_user_attr("heartbeat", time.time()), on_rung=on_rung)
+                metrics = (execute or run_child)(tcfg, trial_dir, trial_fn=trial_fn, timeout=s.trial_timeout,
+                                                 memory_limit=memory_limit, heartbeat_interval=s.heartbeat_interval,
+                                                 heartbeat=lambda: trial.set_user_attr("heartbeat", time.time()),
+                                                 on_rung=on_rung)
             return record_success(trial, cfg, metrics)
         except early_stop.StoppedAtRung as e:
             record_stopped(trial, e.rung, known=known)
@@ -270,6 +277,10 @@ def make_objective(cfg: "Config", *, trial_fn: str | TrialFn = DEFAULT_TRIAL_FN,
             reason = str(e)
         except KeyboardInterrupt:
             trial.set_user_attr("failure", INTERRUPTED)
+            raise
+        except TrialLost as e:  # left FAIL (work() catches it): not the trial's doing, not counted
+            trial.set_user_attr("failure", str(e))
+            log.warning("trial %d: %s", trial.number, e)
             raise
         except RunFolderError as e:  # no trial can run: stop the search (the trial is left FAIL with the reason)
             trial.set_user_attr("failure", str(e))
@@ -345,7 +356,7 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
         if done + running >= budget:  # the rest is being run by other workers; wait in case one fails
             time.sleep(poll)
             continue
-        study.optimize(guarded, n_trials=1)
+        study.optimize(guarded, n_trials=1, catch=(TrialLost,))
         prune_checkpoints(study, own=own)
         if on_trial is not None:
             on_trial()
@@ -839,6 +850,16 @@ def _run_workers(study: optuna.Study, cfg: "Config", *, budget: int, workers: in
                  deadline: float | None, trial_fn: str | TrialFn, estimate_fn: str | Callable | None,
                  pessimistic: dict[str, float] | None, shown: _Progress) -> optuna.Study:
     s = cfg.search
+    if cfg.run.executor == "ray":  # each trial's child in a Ray task; `workers` threads of the loop (search._ray)
+        if callable(trial_fn):
+            raise UserError("executor 'ray' runs a trial function given by its dotted path ('module:function'); a "
+                            "Python callable runs only with [run] executor = \"local\"")
+        objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic,
+                                   execute=RayExecutor(cfg, run_child=run_child))
+        with _sampler_threads(cfg):
+            run_in_threads(study, workers, lambda: work(study, objective, budget=budget, grace_period=s.grace_period,
+                                                        deadline=deadline, on_trial=shown.update), tick=shown.update)
+        return study
     if workers == 1:
         objective = make_objective(cfg, trial_fn=trial_fn, estimate_fn=estimate_fn, pessimistic=pessimistic)
         with _sampler_threads(cfg):

@@ -76,6 +76,11 @@ class TrialFailure(Exception):
     """A trial failed; the message is the one-line reason recorded in the `failure` user attr."""
 
 
+class TrialLost(Exception):
+    """The trial's worker or node was lost (an executor's fault, not the trial's): the trial is left FAIL with this
+    reason in its `failure` user attr, does not count toward the budget, and the search goes on."""
+
+
 # ---------------------------------------------------------------------------------------------- storage
 def _mask_in(text: str, url: str) -> str:
     """`text` with the URL's password removed wherever it appears (driver errors may quote it)."""
