@@ -10,16 +10,21 @@
     (the path before bf16 training).
 (c) distilbo: the same loop under the default training precision (`precision = "auto"`: bf16 autocast on CPUs
     with AMX-BF16 / AVX512-BF16, fp32 elsewhere).
+(d) each `--variant NAME:key=value;key=value` (e.g. `fused:fused_optimizer=true`,
+    `compiled:torch_compile=true;length_buckets=[64,128,192,256]`): the loop in (c) with those `--set` overrides.
+    A compiled variant's times include its compilation (a trial compiles once, in its own process).
 Same student spec and seeding, same features, same batch size and loss. Also measures this machine's peak fp32
 and bf16 matmul FLOP/s in the same run and the fraction of each that every path achieves (FLOPs counted with
 torch's FlopCounterMode on the same batches, outside the timed runs). Prints one JSON object; record it in
-benchmarks/README.md.
+benchmarks/README.md. Beside wall-clock times it records each path's process CPU time (`time.process_time`),
+the steadier figure on a shared machine at `--threads 1` (a trial's own setting in the CPU study).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -46,7 +51,7 @@ def peak_matmul_flops(n: int = 2048, seconds: float = 3.0, dtype: torch.dtype = 
     return best
 
 
-def standard_loop(student, teacher, feats, *, batch_size, lr, alpha_ce, temperature, max_seq_length, seed):
+def standard_loop(student, teacher, feats, *, batch_size, lr, alpha_ce, temperature, max_seq_length, seed, epochs=1.0):
     """The standard distillation loop: fixed-length padding, the teacher on every batch."""
     from distilbo.data.batches import to_batch
     from distilbo.distill.losses import distillation_loss
@@ -55,10 +60,13 @@ def standard_loop(student, teacher, feats, *, batch_size, lr, alpha_ce, temperat
     rng = np.random.default_rng(seed)
     student.train()
     opt = torch.optim.AdamW(student.parameters(), lr=lr)
-    order = rng.permutation(len(feats))
+    batches = []
+    while len(batches) * batch_size < epochs * len(feats):
+        order = rng.permutation(len(feats))
+        batches += [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = batches[:max(1, int(round(epochs * -(-len(feats) // batch_size))))]
     t0 = time.perf_counter()
-    for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
+    for idx in batches:
         batch = to_batch(feats, idx, device=torch.device("cpu"), token_types=True, pad_to=max_seq_length)
         with torch.no_grad():
             t_out = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
@@ -106,9 +114,13 @@ def main() -> None:
     ap.add_argument("--n-layers", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2, help="timed runs of each path (alternating); the best is kept")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:key=value;...",
+                    help="another distilbo path with these overrides (repeatable)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores; a study's trial uses 1)")
+    ap.add_argument("--epochs", type=float, default=1.0, help="passes over the features per timed run")
     args = ap.parse_args()
 
-    from distilbo.config import load_config
+    from distilbo.config import load_config, parse_set
     from distilbo.distill.teacher_cache import model_fingerprint, teacher_logits
     from distilbo.distill.train import distill
     from distilbo.distill.trial import load_data, student_spec
@@ -116,8 +128,8 @@ def main() -> None:
     from distilbo.measure import set_threads
     from distilbo.models.student import build_student
 
-    threads = set_threads(0)
-    cfg = load_config(args.config, {"n_layers": args.n_layers, "batch_size": args.batch_size, "num_train_epochs": 1.0,
+    threads = set_threads(args.threads)
+    cfg = load_config(args.config, {"n_layers": args.n_layers, "batch_size": args.batch_size, "num_train_epochs": args.epochs,
                                     "max_eval_samples": 8, "logging_steps": 10_000})
     teacher_path = cfg.path(cfg.models.teacher)
     tok = load_tokenizer(cfg.student_init_path)
@@ -137,17 +149,32 @@ def main() -> None:
     peak = peak_matmul_flops()
     peak_bf16 = peak_matmul_flops(dtype=torch.bfloat16)
     default_precision = train_precision(cfg.train.precision, torch.device("cpu"))
-    times = {"distilbo": [], "distilbo-fp32": [], "standard": []}
+    paths = {"distilbo": {"precision": cfg.train.precision}, "distilbo-fp32": {"precision": "fp32"}}
+    for v in args.variant:
+        name, _, sets = v.partition(":")
+        paths[name] = {"precision": cfg.train.precision, **parse_set([x for x in sets.split(";") if x])}
+    times = {name: [] for name in [*paths, "standard"]}
+    losses = {name: [] for name in paths}
+    cpu_times = {name: [] for name in times}
     for _ in range(args.repeats):
-        for name, precision in (("distilbo", cfg.train.precision), ("distilbo-fp32", "fp32")):
+        for name, sets in paths.items():
             s = build_student(spec, init, init_seed=0)
-            r = distill(s, feats, cfg=cfg.with_overrides({"precision": precision}), device=torch.device("cpu"),
+            c = time.process_time()
+            r = distill(s, feats, cfg=cfg.with_overrides(sets), device=torch.device("cpu"),
                         teacher_start=ts, teacher_end=te, progress=False)
+            cpu_times[name].append(time.process_time() - c)
             times[name].append(r.train_seconds)
+            print(f"{name}: {r.train_seconds:.1f} s wall, {cpu_times[name][-1]:.1f} s CPU, load {os.getloadavg()[0]:.1f}",
+                  file=sys.stderr, flush=True)
+            losses[name].append(next(row["loss"] for row in reversed(r.curves) if "loss" in row))
         s = build_student(spec, init, init_seed=0)
+        c = time.process_time()
         times["standard"].append(standard_loop(s, teacher, feats, batch_size=args.batch_size, lr=cfg.train.learning_rate,
                                                alpha_ce=cfg.train.alpha_ce, temperature=cfg.train.temperature,
-                                               max_seq_length=L, seed=0))
+                                               max_seq_length=L, seed=0, epochs=args.epochs))
+        cpu_times["standard"].append(time.process_time() - c)
+        print(f"standard: {times['standard'][-1]:.1f} s wall, {cpu_times['standard'][-1]:.1f} s CPU", file=sys.stderr,
+              flush=True)
     s = build_student(spec, init, init_seed=0)
     flops_a = count_flops(s, teacher, feats, batch_size=args.batch_size, fixed_length=None, with_teacher=False, seed=0)
     flops_b = count_flops(s, teacher, feats, batch_size=args.batch_size, fixed_length=L, with_teacher=True, seed=0)
@@ -175,7 +202,11 @@ def main() -> None:
         "distilbo_fraction_of_peak_fp32": flops_a / best_a / peak, "distilbo_fraction_of_peak_bf16": flops_a / best_a / peak_bf16,
         "distilbo_fp32_fraction_of_peak_fp32": flops_a / best_c / peak,
         "standard_fraction_of_peak_fp32": flops_b / best_b / peak,
-        "times_s": times, "load_average_1_5_15": list(__import__("os").getloadavg()),
+        "epochs": args.epochs, "variants": paths,
+        "speedup_by_path": {name: min(times["standard"]) / min(ts_) for name, ts_ in times.items()},
+        "speedup_by_path_cpu_time": {name: min(cpu_times["standard"]) / min(c_) for name, c_ in cpu_times.items()},
+        "last_logged_train_loss": losses, "cpu_times_s": cpu_times,
+        "times_s": times, "load_average_1_5_15": list(os.getloadavg()),
     }
     print(json.dumps(result, indent=1))
 

@@ -78,6 +78,11 @@ class DataConfig:
     """Questions are truncated to this many tokens."""
     max_train_samples: int | None = None
     """Use only the first N training questions (quick runs)."""
+    train_extra_file: str = ""
+    """More labeled training questions (same forms as train_file), appended after train_file's: both get the hard
+    and the soft loss. Empty: none."""
+    max_train_extra_samples: int | None = None
+    """Use only the first N questions of train_extra_file."""
     max_eval_samples: int | None = None
     """Use only the first N evaluation questions (quick runs)."""
     transfer_file: str = ""
@@ -408,6 +413,8 @@ class Config:
         need(0 < d.doc_stride < d.max_seq_length, "doc_stride", "must be > 0 and < max_seq_length")
         need(0 < d.max_query_length < d.max_seq_length - 8, "max_query_length", "must be > 0 and well below max_seq_length")
         need(d.max_train_samples is None or d.max_train_samples > 0, "max_train_samples", "must be > 0 (or unset)")
+        need(d.max_train_extra_samples is None or d.max_train_extra_samples > 0, "max_train_extra_samples",
+             "must be > 0 (or unset)")
         need(d.max_eval_samples is None or d.max_eval_samples > 0, "max_eval_samples", "must be > 0 (or unset)")
         need(d.n_best_size >= 1, "n_best_size", "must be >= 1")
         need(d.max_answer_length >= 1, "max_answer_length", "must be >= 1")
@@ -490,7 +497,7 @@ SECTIONS = ("run", "data", "models", "student", "train", "search", "report")
 PATH_FIELDS = ("out", "cache_dir")
 """Fields that are always file-system paths (never a hub id); made absolute when a config is loaded. `storage` is
 one too when it is not a URL (a journal file)."""
-LOCATION_FIELDS = ("train_file", "dev_file", "transfer_file", "test_file", "teacher", "student_init")
+LOCATION_FIELDS = ("train_file", "train_extra_file", "dev_file", "transfer_file", "test_file", "teacher", "student_init")
 """Fields that are a local path, or else a hub id / `hub:NAME` / `package:NAME`."""
 MIN_TRIAL_MEMORY = 256 << 20
 """The smallest `trial_memory_limit` accepted: below it Python and torch cannot even start."""

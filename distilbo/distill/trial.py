@@ -126,6 +126,9 @@ def check_inputs(cfg: Config) -> None:
             raise UserError(f"{cfg.source}: [data] {name} is not set; point it at a SQuAD JSON file")
     load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
                   max_samples=d.max_train_samples)
+    if d.train_extra_file:
+        load_examples(cfg.path(d.train_extra_file), version_2_with_negative=d.version_2_with_negative,
+                      max_samples=d.max_train_extra_samples)
     dev = dev_examples(cfg)
     test = test_examples(cfg)
     if test is not None:
@@ -172,6 +175,9 @@ def load_train(cfg: Config, tokenizer: Any):
     d = cfg.data
     train_ex = load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
                              max_samples=d.max_train_samples)
+    if d.train_extra_file:
+        train_ex = train_ex + load_examples(cfg.path(d.train_extra_file), max_samples=d.max_train_extra_samples,
+                                            version_2_with_negative=d.version_2_with_negative)
     return train_ex, build_features(train_ex, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
 
 
