@@ -1,5 +1,6 @@
 """`sampler = "botorch"`: Sobol start-up trials, then constrained qLogNEHVI (`_mobo.suggest`) behind Optuna's
-sampler interface. Optuna stays the study and storage layer; this file is the glue: it reads the study's trials,
+sampler interface, every second model-based suggestion a local step (the acquisition maximized in a box around
+the front point with the largest hypervolume contribution, `LOCAL_EVERY`, `LOCAL_HALF_WIDTH`; issue 35). Optuna stays the study and storage layer; this file is the glue: it reads the study's trials,
 encodes their parameters, says which trials succeeded, failed, were skipped or are running, and decodes the
 suggestion.
 
@@ -33,6 +34,10 @@ from optuna.trial import FrozenTrial, TrialState
 log = logging.getLogger(__name__)
 
 SUGGESTED_BY = "suggested_by"
+LOCAL_HALF_WIDTH = 0.1
+"""A local step searches this fraction of each column's range either side of the chosen front point."""
+LOCAL_EVERY = 2
+"""Every LOCAL_EVERY-th model-based suggestion (the 2nd, 4th, ... after the start-up) is a local step; 0: none."""
 MAX_DISCRETE = 64
 """Integer columns with more values than this are relaxed to continuous and rounded."""
 
@@ -259,7 +264,9 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
         p = self.problem(study, space)
         self.last_problem = p
         digest = hashlib.sha256(f"{self._seed}:{trial.number}".encode()).digest()
-        x = _mobo.suggest(p, seed=int.from_bytes(digest[:4], "little"), **self._opt)
+        k = p.X_ran.shape[0] - self._n_startup
+        local = LOCAL_HALF_WIDTH if LOCAL_EVERY and k % LOCAL_EVERY == LOCAL_EVERY - 1 else None
+        x = _mobo.suggest(p, seed=int.from_bytes(digest[:4], "little"), local=local, **self._opt)
         if x is None:
             return None
         return {n: decode(space[n], float(u)) for n, u in zip(space, x[0].tolist())}
