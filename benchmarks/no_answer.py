@@ -107,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--out", default="benchmarks/results/no_answer.json")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--teacher-from", default=None, help="reuse the teacher's figures of an earlier --out file")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     cfg = load_config(args.config, parse_set(args.overrides))
-    doc = {"cpu": cpu_info()["name"], "teacher": teacher(cfg), "students": students(cfg)}
+    known = json.loads(Path(args.teacher_from).read_text())["teacher"] if args.teacher_from else None
+    doc = {"cpu": cpu_info()["name"], "teacher": known or teacher(cfg), "students": students(cfg)}
     Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
     t = doc["teacher"]
     print(f"teacher: dev auc {t['dev']['auc']:.3f}, answered at 0 {t['dev']['answered_at_0']:.1f}%, calibrated F1 "
