@@ -238,10 +238,11 @@ def local_bounds(p: Problem, i: int, half: float) -> Tensor:
     hi = torch.minimum(p.bounds[1], x + width)
     for c in p.categorical:
         lo[c], hi[c] = p.bounds[0, c], p.bounds[1, c]
-    for c, grid in p.discrete.items():
+    for c, grid in p.discrete.items():  # on grid values (BoTorch wants a discrete column's bounds on its grid)
         near = min(range(len(grid)), key=lambda k: abs(grid[k] - float(x[c])))
-        lo[c] = min(float(lo[c]), grid[max(near - 1, 0)])
-        hi[c] = max(float(hi[c]), grid[min(near + 1, len(grid) - 1)])
+        inside = [k for k in range(len(grid)) if float(lo[c]) - 1e-9 <= grid[k] <= float(hi[c]) + 1e-9]
+        lo[c] = grid[min(inside + [max(near - 1, 0)])]
+        hi[c] = grid[max(inside + [min(near + 1, len(grid) - 1)])]
     return torch.stack([lo, hi])
 
 
