@@ -187,3 +187,4 @@ def test_the_report_shows_confirmed_values(tmp_path):
     assert scen["baseline"]["n_seeds"] == 3 and "test_value" in scen["baseline"]
     page = paths["html"].read_text()
     assert 'id="confirmed-table"' in page and "±" in page
+    assert page.count('class="conf-pt"') == len(crecs)  # a diamond with its sd bar per confirmed trial in the chart

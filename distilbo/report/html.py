@@ -355,8 +355,9 @@ def _legend_html(groups: dict[str, list], records: Sequence[Record], *, thr: flo
 
 
 def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constraints, x_metric: str,
-                  y_metric: str, svg_id: str = "frontier-plot") -> str:
-    """The frontier chart: `y_metric` against `x_metric` (parameter counts in millions, other metrics as they are)."""
+                  y_metric: str, svg_id: str = "frontier-plot", confirmed: Sequence[Record] | None = None) -> str:
+    """The frontier chart: `y_metric` against `x_metric` (parameter counts in millions, other metrics as they are);
+    `confirmed` records are drawn as dark diamonds at their mean with a +- sd bar, over the single draws."""
     W, H, L, R, T, B = PLOT_W, PLOT_H, 62, 14, 14, 50
     scale, unit = (1e6, " (millions)") if "param" in x_metric else (1.0, "")
     plotted = groups["front"] + groups["feasible"] + groups["infeasible"]
@@ -366,6 +367,11 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
     thr = _threshold(constraints, y_metric)
     if thr is not None and ys:
         ys = ys + [thr]
+    bars = [(metric_value(r, x_metric) / scale, metric_value(r, y_metric),
+             (r["confirmed"]["stats"].get(y_metric) or {}).get("sd", 0.0), r) for r in confirmed or []
+            if metric_value(r, x_metric) is not None and metric_value(r, y_metric) is not None]
+    if ys:
+        ys = ys + [y + d for _, y, sd, _ in bars for d in (-sd, sd)]
     if not xs:
         return (f'<svg id="{svg_id}" class="plot" viewBox="0 0 {W} 60" role="img" '
                 f'aria-label="no trials to plot"><text x="20" y="36">No finished trial has both metrics yet.'
@@ -432,6 +438,14 @@ def _frontier_svg(groups: dict[str, list], records: Sequence[Record], *, constra
 
     for cls, rad in (("infeasible", 4.5), ("feasible", 5), ("front", 6.5)):
         out.extend(point(r, cls, rad) for r in groups[cls])
+    for x, y, sd, r in bars:  # confirmed: mean +- sd over seeds
+        cx, cy = sx(x), sy(y)
+        stats = r["confirmed"]["stats"].get(y_metric) or {}
+        tip = (f"trial {r.get('number')} confirmed: {y_metric} {y:.2f} ± {sd:.2f} over {stats.get('n', '?')} seeds "
+               f"(search draw {stats.get('draw')})")
+        out.append(f'<line class="conf-bar" x1="{cx:.1f}" x2="{cx:.1f}" y1="{sy(y - sd):.1f}" y2="{sy(y + sd):.1f}"/>'
+                   f'<path class="conf-pt" d="M{cx:.1f},{cy - 6:.1f}L{cx + 6:.1f},{cy:.1f}L{cx:.1f},{cy + 6:.1f}'
+                   f'L{cx - 6:.1f},{cy:.1f}Z"><title>{_e(tip)}</title></path>')
     for r in failed:
         x, y = sx(metric_value(r, x_metric) / scale), T + dh + lane / 2
         out.append(f'<path class="pt failed" data-trial="{_e(r.get("number"))}" tabindex="0" '
@@ -761,6 +775,7 @@ svg text{fill:#374151}svg.plot text{font-size:14px}svg.plot .tick{font-size:13px
 .grid{stroke:#eef0f3}.frame{fill:none;stroke:#9ca3af}
 .axis{font-size:14px}.step{fill:none;stroke:#1f5fbf;stroke-width:1.6;opacity:.8}
 .threshold{stroke:#d62728;stroke-width:1.2;stroke-dasharray:5 4;opacity:.7}.thr-label{fill:#d62728}
+.conf-bar{stroke:#111827;stroke-width:1.4}.conf-pt{fill:#111827;stroke:#fff;stroke-width:.8}
 .fail-lane{fill:#fdecec}svg text.fail-label{fill:#b91c1c;font-weight:600}
 .pt{cursor:pointer}.front{fill:#1f5fbf;stroke:#fff;stroke-width:1}.feasible{fill:#6b7280;opacity:.85}
 .infeasible{fill:#c9ccd1;stroke:#9ca3af;stroke-width:.6}.baseline{fill:#f59e0b;stroke:#000;stroke-width:.8}
@@ -986,6 +1001,8 @@ def report_html(records: Sequence[Record], *, study_name: str, objectives, const
     groups = _classify(records, objectives, constraints, x_metric, y_metric)  # `_front` marks as for the main chart
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     storage = f'<span>storage: <code>{_e(storage_label)}</code></span>' if storage_label else ""
+    confirmed_caption = (" Dark diamonds with bars: the confirmed trials' mean ± sd over their seeds (table "
+                         "\"Confirmed frontier\" below)." if confirmed else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>distilbo report: {_e(study_name)}</title><style>{CSS}</style></head>
@@ -997,9 +1014,9 @@ def report_html(records: Sequence[Record], *, study_name: str, objectives, const
 <h2>Frontier: {_e(y_metric)} vs {_e(x_metric)}</h2>
 <p class="muted">Every finished trial; hover or focus a point for its metrics and searched parameters, click it for
 its row in the trials table. Failed trials (out of memory, time-out, crash) are red ✕ in the lane along the bottom, at
-their parameter count; trials below the constraint are pale.</p>
+their parameter count; trials below the constraint are pale.{confirmed_caption}</p>
 <div class="figure"><div class="plotbox">{_frontier_svg(groups, records, constraints=constraints, x_metric=x_metric,
-                                                        y_metric=y_metric)}</div>
+                                                        y_metric=y_metric, confirmed=confirmed)}</div>
 {_legend_html(groups, records, thr=thr, x_metric=x_metric, y_metric=y_metric)}</div>
 {png_html}
 {extra_charts}
