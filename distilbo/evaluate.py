@@ -156,7 +156,7 @@ class Evaluation:
 
 def evaluate_logits(examples: list[Example], features: Features, start: np.ndarray, end: np.ndarray, *,
                     version_2_with_negative: bool = True, n_best_size: int = DataConfig.n_best_size, max_answer_length: int = DataConfig.max_answer_length,
-                    null_score_diff_threshold: float = 0.0) -> Evaluation:
+                    null_score_diff_threshold: float = 0.0, calibrated: bool = True) -> Evaluation:
     """Postprocess logits into answers and score them (official rules), with the null-disabled span scores."""
     from distilbo.qa.postprocess import postprocess
     from distilbo.qa.squad_v2 import evaluate_examples, evaluate_v1
@@ -172,7 +172,8 @@ def evaluate_logits(examples: list[Example], features: Features, start: np.ndarr
             forced = evaluate_examples(answerable, {e.id: preds.forced[e.id] for e in answerable})
             metrics["HasAns_forced_exact"] = forced["exact"]
             metrics["HasAns_forced_f1"] = forced["f1"]
-        metrics.update(calibrated_metrics(examples, preds))
+        if calibrated:  # the best-F1 threshold on these very questions (not for a held-out split)
+            metrics.update(calibrated_metrics(examples, preds))
     else:
         from distilbo.data.squad import examples_to_squad_json
 
@@ -204,7 +205,8 @@ def heldout_metrics(examples: list[Example], features: Features, start: np.ndarr
     """Scores on a held-out split with a no-answer `threshold` chosen elsewhere (the dev set's best-F1 one): the
     `calibrated_*` keys are the official scores at that threshold, never this split's own best; beside them the
     span quality with the null answer disabled (`HasAns_forced_*`) and `total`."""
-    ev = evaluate_logits(examples, features, start, end, **{**post, "null_score_diff_threshold": threshold})
+    ev = evaluate_logits(examples, features, start, end, **{**post, "null_score_diff_threshold": threshold},
+                         calibrated=False)
     m = ev.metrics
     out = {f"calibrated_{k}": float(m[k]) for k in CALIBRATED_KEYS if k in m}
     out["calibrated_answered_pct"] = float(m["answered_pct"])

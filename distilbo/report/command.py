@@ -23,8 +23,7 @@ def report(cfg: Config, *, out: str | None = None) -> dict[str, Path]:
     study = load_study(cfg)
     recs = records(study)
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
-    y_metric = next((o["metric"] for o in objectives if o["direction"] == "maximize"), "exact")
-    x_metric = next((o["metric"] for o in objectives if o["direction"] == "minimize"), "num_parameters")
+    y_metric, x_metric = plotted_metrics(objectives)
     scenarios, confirmed, marks = scenarios_of(cfg, recs, confirmation_runs(study))
     imp, spread = importances(recs, objectives)
     out_dir = Path(out) if out else study_dir(cfg, study) / "report"  # each study its own report
@@ -34,6 +33,14 @@ def report(cfg: Config, *, out: str | None = None) -> dict[str, Path]:
                         x_metric=x_metric, y_metric=y_metric, confirmed=confirmed or None, marks=marks)
 
 
+def plotted_metrics(objectives: list[dict]) -> tuple[str, str]:
+    """(the first maximized objective, the first minimized one): the report's y and x, the scenarios' metric and
+    size (default exact, num_parameters)."""
+    y = next((o["metric"] for o in objectives if o["direction"] == "maximize"), "exact")
+    x = next((o["metric"] for o in objectives if o["direction"] == "minimize"), "num_parameters")
+    return y, x
+
+
 def scenarios_of(cfg: Config, recs: list[dict], runs: list[dict]) -> tuple[list[dict], list[dict], dict[int, str]]:
     """(scenario rows, confirmed records, their marks): with confirmation runs the scenarios pick among the
     confirmed trials by their mean over seeds (`report.confirmed`), else among all trials by their single draw."""
@@ -41,8 +48,7 @@ def scenarios_of(cfg: Config, recs: list[dict], runs: list[dict]) -> tuple[list[
     from distilbo.report.frontier import scenario_table
 
     objectives, constraints = cfg.search.objectives, cfg.search.constraints
-    y_metric = next((o["metric"] for o in objectives if o["direction"] == "maximize"), "exact")
-    x_metric = next((o["metric"] for o in objectives if o["direction"] == "minimize"), "num_parameters")
+    y_metric, x_metric = plotted_metrics(objectives)
     confirmed = confirmed_only(confirmed_records(recs, runs))
     pool = confirmed or recs
     rows = scenario_table(pool, metric=y_metric, size_metric=x_metric, size_tolerance=cfg.report.size_tolerance,
