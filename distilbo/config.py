@@ -200,6 +200,12 @@ class TrainConfig:
     training loop (hidden states are not cached; the logits still come from the cache), about 2x the training
     time of the small CPU students (1.9-2.2x, benchmarks/hidden_cost.py), and needs the student's width (`dim`) to be the
     teacher's."""
+    alpha_null: float = 0.0
+    """Weight of the answer/no-answer term: binary KL between the teacher's and the student's sigmoid(margin / T),
+    margin = null score - best span score of a window (`distill.losses.null_margin`, the number a SQuAD 2.0
+    no-answer threshold is applied to), on labeled and transfer windows alike. 0 (the default) leaves it out: the
+    per-position soft term alone lets a student whose span logits are flatter than its teacher's abstain far more
+    (benchmarks/README.md, "The no-answer decision", issue 34)."""
     group_by_length: bool = True
     """Batch features of similar length together (less padding)."""
     eval_batch_size: int = 64
@@ -453,6 +459,7 @@ class Config:
         need(t.alpha_squad is None or t.alpha_squad >= 0, "alpha_squad", "must be >= 0 (or unset for 1 - alpha_ce)")
         need(t.temperature > 0, "temperature", "must be > 0")
         need(t.alpha_cos >= 0, "alpha_cos", "must be >= 0")
+        need(t.alpha_null >= 0, "alpha_null", "must be >= 0")
         need(isinstance(t.length_buckets, list) and all(isinstance(b, int) and not isinstance(b, bool) and b >= 1
                                                         for b in t.length_buckets)
              and t.length_buckets == sorted(set(t.length_buckets)), "length_buckets",

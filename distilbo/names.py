@@ -11,7 +11,7 @@ ARCHITECTURE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "v
                 "qa_dropout", "initializer_range", "activation", "selection_seed", "selection", "layer_selection")
 SGD = ("learning_rate", "beta_1", "beta_2", "adam_epsilon", "weight_decay", "warmup_steps", "warmup_ratio",
        "batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_grad_norm")
-DISTILLATION = ("alpha_ce", "alpha_squad", "temperature", "alpha_cos")
+DISTILLATION = ("alpha_ce", "alpha_squad", "temperature", "alpha_cos", "alpha_null")
 
 # Metrics a trial records (the objectives and constraints may use any of them).
 METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1",

@@ -104,3 +104,76 @@ def test_hidden_term_matches_plain_reference():
         == pytest.approx(want, rel=1e-5)
     same = distillation_loss(logits, logits, **kw, alpha_cos=1.0, student_hidden=3 * th, teacher_hidden=th)
     assert float(same["hidden"]) == pytest.approx(0.0, abs=1e-6)
+
+
+def brute_margin(start, end, context, max_len):
+    """Null score minus the best valid span, by looping over every (i, j) pair in plain floats."""
+    best = -math.inf
+    for i in range(len(start)):
+        for j in range(i, min(len(start), i + max_len)):
+            if context[i] and context[j]:
+                best = max(best, start[i] + end[j])
+    return start[0] + end[0] - best
+
+
+def test_null_margin_matches_a_hand_computation_and_a_brute_force_loop():
+    from distilbo.distill.losses import null_margin
+
+    # hand case: CLS 1 + 0.5; context tokens 2..4; spans up to 2 tokens: best is start 2 (3.0) + end 3 (2.0) = 5.0
+    # (start 2 + end 4 = 3.0 + 9.0 would be 3 tokens long; start 1 is a question token; 3-4 and 4-4 score -11, -1)
+    start = torch.tensor([[1.0, 9.0, 3.0, -20.0, -10.0, 0.0]])
+    end = torch.tensor([[0.5, 9.0, 1.0, 2.0, 9.0, 0.0]])
+    context = torch.tensor([[False, False, True, True, True, False]])
+    assert float(null_margin(start, end, context, max_answer_length=2)[0]) == pytest.approx(1.5 - 5.0)
+    assert float(null_margin(start, end, context, max_answer_length=3)[0]) == pytest.approx(1.5 - 12.0)
+    g = torch.Generator().manual_seed(3)
+    B, S = 5, 23
+    s, e = torch.randn(B, S, generator=g) * 3, torch.randn(B, S, generator=g) * 3
+    ctx = torch.rand(B, S, generator=g) > 0.3
+    ctx[:, 0] = False
+    for max_len in (1, 4, 30):
+        got = null_margin(s, e, ctx, max_answer_length=max_len)
+        for b in range(B):
+            want = brute_margin(s[b].tolist(), e[b].tolist(), ctx[b].tolist(), max_len)
+            assert float(got[b]) == pytest.approx(want, rel=1e-5, abs=1e-5)
+
+
+def test_margin_term_is_the_binary_kl_of_the_two_decisions():
+    from distilbo.distill.losses import margin_kl
+
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    for ms, mt, T in ((-1.0, 2.0, 1.0), (3.0, -4.0, 2.0), (0.5, 0.5, 3.0)):
+        p, q = sig(mt / T), sig(ms / T)
+        want = (p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))) * T * T
+        assert float(margin_kl(torch.tensor([ms]), torch.tensor([mt]), T)) == pytest.approx(want, rel=1e-5, abs=1e-7)
+
+
+def test_null_term_enters_the_loss_with_its_weight_and_pulls_the_student_margin_to_the_teachers():
+    from distilbo.distill.losses import null_margin
+
+    g = torch.Generator().manual_seed(8)
+    B, S = 4, 12
+    ts, te = torch.randn(B, S, generator=g), torch.randn(B, S, generator=g)
+    ts[:, 0] -= 3.0  # the teacher answers: its null score is far below its best span
+    ctx = torch.zeros(B, S, dtype=torch.bool)
+    ctx[:, 4:11] = True
+    mask = torch.ones(B, S, dtype=torch.long)
+    ss = torch.randn(B, S, generator=g).requires_grad_(True)
+    se = torch.randn(B, S, generator=g).requires_grad_(True)
+    kw = dict(teacher_start=ts, teacher_end=te, start_positions=torch.zeros(B, dtype=torch.long),
+              end_positions=torch.zeros(B, dtype=torch.long), attention_mask=mask, alpha_ce=0.5, alpha_squad=0.5,
+              temperature=2.0, context=ctx)
+    base = distillation_loss(ss, se, **kw)
+    with_null = distillation_loss(ss, se, **kw, alpha_null=3.0)
+    assert float(base["null"]) == 0.0 and float(with_null["null"]) > 0
+    assert float(with_null["loss"]) == pytest.approx(float(base["loss"]) + 3.0 * float(with_null["null"]), rel=1e-5)
+    # gradient steps on the null term alone move every window's margin toward the teacher's
+    teacher_m = null_margin(ts, te, ctx)
+    gap0 = (null_margin(ss, se, ctx) - teacher_m).abs().detach()
+    opt = torch.optim.SGD([ss, se], lr=0.5)
+    for _ in range(200):
+        opt.zero_grad()
+        distillation_loss(ss, se, **{**kw, "alpha_ce": 0.0, "alpha_squad": 0.0}, alpha_null=1.0)["loss"].backward()
+        opt.step()
+    gap = (null_margin(ss, se, ctx) - teacher_m).abs().detach()
+    assert bool((gap < 0.25 * gap0 + 0.05).all()), (gap0, gap)

@@ -43,7 +43,7 @@ def bucket_width(longest: int, buckets: list[int] | tuple[int, ...], *, stored: 
 
 def to_batch(features: Features, idx: np.ndarray, *, device: torch.device, token_types: bool,
              pad_to: int | None = None) -> dict[str, torch.Tensor]:
-    """input_ids / attention_mask (/ token_type_ids) / labels for rows `idx`, cut to the batch's longest row
+    """input_ids / attention_mask (/ token_type_ids) / labels / context (bool: the context tokens) for rows `idx`, cut to the batch's longest row
     (or padded to `pad_to`: the standard fixed-length path, or a length bucket; never below the longest row)."""
     longest = int(features.lengths[idx].max())
     width = pad_to or longest
@@ -52,6 +52,7 @@ def to_batch(features: Features, idx: np.ndarray, *, device: torch.device, token
     ids = torch.from_numpy(np.asarray(features.input_ids[idx, :width], dtype=np.int64))
     mask = (torch.arange(width)[None, :] < torch.from_numpy(np.asarray(features.lengths[idx]))[:, None]).long()
     out = {"input_ids": ids, "attention_mask": mask,
+           "context": torch.from_numpy(np.asarray(features.offsets[idx, :width, 0]) >= 0),
            "start_positions": torch.from_numpy(np.asarray(features.start_positions[idx], dtype=np.int64)),
            "end_positions": torch.from_numpy(np.asarray(features.end_positions[idx], dtype=np.int64))}
     if token_types:

@@ -48,7 +48,7 @@ class TrainResult:
     train_seconds: float
     train_features_per_second: float
     curves: list[dict] = field(default_factory=list)
-    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} (+ "hidden" with alpha_cos > 0) every logging_steps
+    """Rows {"step", "epoch", "loss", "soft", "hard", "lr"} (+ "hidden" with alpha_cos > 0, "null" with alpha_null > 0) every logging_steps
     and {"epoch", "exact", "f1", ...}."""
 
 
@@ -69,6 +69,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     t = cfg.train
     precision = train_precision(t.precision, device)
     alpha_ce, alpha_squad, temperature, alpha_cos = t.alpha_ce, cfg.alpha_squad, t.temperature, t.alpha_cos
+    alpha_null, max_answer_length = t.alpha_null, cfg.data.max_answer_length
     if alpha_cos > 0 and teacher_model is None:
         raise ValueError("alpha_cos > 0 needs the teacher in the loop (teacher_model): hidden states are not cached")
     rng = np.random.default_rng(cfg.run.seed)
@@ -121,7 +122,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     next_rung = 0
 
     step = micro = seen = 0
-    run_loss = run_soft = run_hard = run_hidden = 0.0
+    run_loss = run_soft = run_hard = run_hidden = run_null = 0.0
     run_n = 0
     t0 = time.perf_counter()
     if dev_eval is not None and t.eval_at_start:
@@ -157,7 +158,9 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                                        attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
                                        alpha_squad=alpha_squad, temperature=temperature,
                                        labeled=None if labeled is None else torch.from_numpy(labeled[idx]).to(device),
-                                       alpha_cos=alpha_cos, student_hidden=sh, teacher_hidden=th)
+                                       alpha_cos=alpha_cos, student_hidden=sh, teacher_hidden=th,
+                                       alpha_null=alpha_null, context=batch["context"],
+                                       max_answer_length=max_answer_length)
             (losses["loss"] / t.gradient_accumulation_steps).backward()
             micro += 1
             seen += len(idx)
@@ -165,6 +168,7 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
             run_soft += float(losses["soft"])
             run_hard += float(losses["hard"])
             run_hidden += float(losses["hidden"])
+            run_null += float(losses["null"])
             run_n += 1
             if micro % t.gradient_accumulation_steps == 0 or micro == total_micro:
                 if master:
@@ -182,12 +186,14 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                            "soft": run_soft / run_n, "hard": run_hard / run_n, "lr": schedule.get_last_lr()[0]}
                     if alpha_cos > 0:
                         row["hidden"] = run_hidden / run_n
+                    if alpha_null > 0:
+                        row["null"] = run_null / run_n
                     if not math.isfinite(row["loss"]):
                         raise FloatingPointError(f"training loss is {row['loss']} at step {step} (learning rate too high?)")
                     curves.append(row)
                     if log:
                         log(row)
-                    run_loss = run_soft = run_hard = run_hidden = 0.0
+                    run_loss = run_soft = run_hard = run_hidden = run_null = 0.0
                     run_n = 0
                 if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
                     score_dev()

@@ -500,7 +500,7 @@ def distill_command(*, config: str, out: str, overrides: dict[str, str] | None =
 
 
 RECIPE = ("n_layers", "n_heads", "dim", "hidden_dim", "embedding_size", "vocab_size", "alpha_ce", "alpha_squad",
-          "temperature", "alpha_cos", "learning_rate", "adam_epsilon", "beta_1", "beta_2", "weight_decay", "batch_size",
+          "temperature", "alpha_cos", "alpha_null", "learning_rate", "adam_epsilon", "beta_1", "beta_2", "weight_decay", "batch_size",
           "warmup_steps", "warmup_ratio", "dropout", "attention_dropout", "qa_dropout", "layer_selection")
 """The settings `distilbo baseline` resets to the reference recipe."""
 
