@@ -177,3 +177,20 @@ def test_null_term_enters_the_loss_with_its_weight_and_pulls_the_student_margin_
         opt.step()
     gap = (null_margin(ss, se, ctx) - teacher_m).abs().detach()
     assert bool((gap < 0.25 * gap0 + 0.05).all()), (gap0, gap)
+
+
+def test_null_term_moves_the_null_score_only_never_a_span():
+    """Its gradient is zero on every position but the null one (0): it cannot push a right span down."""
+    g = torch.Generator().manual_seed(2)
+    B, S = 3, 10
+    ts, te = torch.randn(B, S, generator=g), torch.randn(B, S, generator=g)
+    ctx = torch.zeros(B, S, dtype=torch.bool)
+    ctx[:, 3:9] = True
+    ss = torch.randn(B, S, generator=g).requires_grad_(True)
+    se = torch.randn(B, S, generator=g).requires_grad_(True)
+    loss = distillation_loss(ss, se, teacher_start=ts, teacher_end=te, start_positions=torch.zeros(B, dtype=torch.long),
+                             end_positions=torch.zeros(B, dtype=torch.long), attention_mask=None, alpha_ce=0.0,
+                             alpha_squad=0.0, temperature=1.5, context=ctx, alpha_null=1.0)["loss"]
+    loss.backward()
+    assert bool((ss.grad[:, 1:] == 0).all() and (se.grad[:, 1:] == 0).all())
+    assert bool((ss.grad[:, 0] != 0).all())

@@ -74,6 +74,12 @@ def _alive(run: dict[str, Any], *, grace_period: float, now: float) -> bool:
     return isinstance(beat, (int, float)) and now - beat <= grace_period
 
 
+def _taken(run: dict[str, Any] | None, *, grace_period: float, now: float) -> bool:
+    """Whether a confirmation run needs no worker: it is done, or another worker is still at it."""
+    state = (run or {}).get("state")
+    return state == "ok" or (state == "running" and _alive(run, grace_period=grace_period, now=now))
+
+
 def trial_config(cfg: "Config", rec: dict[str, Any], seed: int) -> "Config":
     """The config the trial ran with (fixed space values + its sampled params), with another seed."""
     fixed = {p.name: p.value for p in parse_space(cfg.search.space, where=cfg.source) if p.kind == "fixed"}
@@ -114,9 +120,7 @@ def confirm(cfg: "Config", *, seeds: int | None = None, workers: int | None = No
     now = time.time()
     done = {(r["trial"], r["seed"]): r for r in confirmation_runs(study)}
     todo = [(rec, seed) for rec, seed in plan
-            if not (done.get((rec["number"], seed), {}).get("state") == "ok"
-                    or (done.get((rec["number"], seed), {}).get("state") == "running"
-                        and _alive(done[(rec["number"], seed)], grace_period=cfg.search.grace_period, now=now)))]
+            if not _taken(done.get((rec["number"], seed)), grace_period=cfg.search.grace_period, now=now)]
     say = _Say(total=len(plan), todo=len(todo), enabled=progress)
     say.start(len({r["number"] for r, _ in plan}), seeds, workers)
     s = cfg.search
@@ -131,8 +135,7 @@ def confirm(cfg: "Config", *, seeds: int | None = None, workers: int | None = No
                                  "heartbeat": time.time(), "started": time.time(), "run_dir": str(run_dir)}
         with lock:
             now = study.user_attrs.get(key) or {}  # another `distilbo confirm` may have done or taken it since
-            if now.get("state") == "ok" or (now.get("state") == "running" and
-                                            _alive(now, grace_period=s.grace_period, now=time.time())):
+            if _taken(now, grace_period=s.grace_period, now=time.time()):
                 say.skip(number, seed, now["state"])
                 return
             study.set_user_attr(key, entry)
