@@ -201,8 +201,8 @@ class TrainConfig:
     time of the small CPU students (1.9-2.2x, benchmarks/hidden_cost.py), and needs the student's width (`dim`) to be the
     teacher's."""
     alpha_null: float = 0.0
-    """Weight of the answer/no-answer term: binary KL between the teacher's and the student's sigmoid(margin / T),
-    margin = null score - best span score of a window (`distill.losses.null_margin`, the number a SQuAD 2.0
+    """Weight of the answer/no-answer term: binary KL between the teacher's and the student's sigmoid(margin) (at
+    temperature 1), margin = null score - best span score of a window (`distill.losses.null_margin`, the number a SQuAD 2.0
     no-answer threshold is applied to), on labeled and transfer windows alike. 0 (the default) leaves it out: the
     per-position soft term alone lets a student whose span logits are flatter than its teacher's abstain far more
     (benchmarks/README.md, "The no-answer decision", issue 34)."""
