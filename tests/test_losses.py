@@ -170,13 +170,14 @@ def test_null_term_enters_the_loss_with_its_weight_and_pulls_the_student_margin_
     # gradient steps on the null term alone move every window's margin toward the teacher's
     teacher_m = null_margin(ts, te, ctx)
     gap0 = (null_margin(ss, se, ctx) - teacher_m).abs().detach()
-    opt = torch.optim.SGD([ss, se], lr=0.5)
-    for _ in range(200):
+    opt = torch.optim.SGD([ss, se], lr=2.0)
+    for _ in range(400):
         opt.zero_grad()
         distillation_loss(ss, se, **{**kw, "alpha_ce": 0.0, "alpha_squad": 0.0}, alpha_null=1.0)["loss"].backward()
         opt.step()
     gap = (null_margin(ss, se, ctx) - teacher_m).abs().detach()
-    assert bool((gap < 0.25 * gap0 + 0.05).all()), (gap0, gap)
+    assert bool((gap < 0.5 * gap0).all()), (gap0, gap)
+    assert bool(((null_margin(ss, se, ctx) < 0) == (teacher_m < 0)).all())  # the same decision in every window
 
 
 def test_null_term_moves_the_null_score_only_never_a_span():
