@@ -96,6 +96,17 @@ class DataConfig:
     test_articles: list = field(default_factory=list)
     """Titles of the test_file articles that form the test split (empty: all of them). When test_file is the
     dev_file, these articles are left out of the dev questions (before max_eval_samples), so no paragraph is in both."""
+    calibration_file: str = ""
+    """Labeled questions (same forms as dev_file) the shipped no-answer threshold is set on, instead of the dev
+    questions: the best-F1 margin there (`distilbo.qa.calibrate`) becomes the trial's `null_threshold`, and dev and
+    test are scored at it. For a calibration set wider than dev: the shared teacher's best-F1 threshold on dev's two
+    articles (-3.51) abstains on easy questions it answers right, on 10 other articles it is -1.09
+    (benchmarks/README.md, "Which threshold a student ships"). Must share no paragraph with the training, dev or
+    test questions. Empty: the dev questions (the official way)."""
+    calibration_unanswerable: float | None = None
+    """Resample the calibration questions to this share of unanswerable ones (all of the scarcer kind kept, the other
+    drawn with a fixed seed): the best-F1 threshold depends on that share, so set it to the share your questions will
+    have (SQuAD 2.0 dev: 0.51). Unset: the file as it is."""
     n_best_size: int = 20
     """Start and end candidates considered per window in postprocessing."""
     max_answer_length: int = 30
@@ -493,6 +504,10 @@ class Config:
         need(isinstance(d.test_articles, list) and all(isinstance(a, str) and a for a in d.test_articles),
              "test_articles", 'write a list of article titles, like ["Imperialism"] (or [] for all of test_file)')
         need(not d.test_articles or bool(d.test_file), "test_articles", "set test_file too (the file they come from)")
+        need(d.calibration_unanswerable is None or 0.0 < d.calibration_unanswerable < 1.0, "calibration_unanswerable",
+             "write a share between 0 and 1, like 0.51 (or leave it unset: the file's own share)")
+        need(d.calibration_unanswerable is None or bool(d.calibration_file), "calibration_unanswerable",
+             "set calibration_file too (the questions it resamples)")
         need(self.report.confirm_seeds >= 0, "confirm_seeds", "must be >= 0 (0 = no confirmation)")
         need(self.run.num_threads >= 0, "num_threads", "must be >= 0 (0 = all cores)")
         if not (self.run.device == "auto" or self.run.device == "cpu" or self.run.device.startswith("cuda")):
@@ -504,7 +519,8 @@ SECTIONS = ("run", "data", "models", "student", "train", "search", "report")
 PATH_FIELDS = ("out", "cache_dir")
 """Fields that are always file-system paths (never a hub id); made absolute when a config is loaded. `storage` is
 one too when it is not a URL (a journal file)."""
-LOCATION_FIELDS = ("train_file", "train_extra_file", "dev_file", "transfer_file", "test_file", "teacher", "student_init")
+LOCATION_FIELDS = ("train_file", "train_extra_file", "dev_file", "transfer_file", "test_file", "calibration_file", "teacher",
+                   "student_init")
 """Fields that are a local path, or else a hub id / `hub:NAME` / `package:NAME`."""
 MIN_TRIAL_MEMORY = 256 << 20
 """The smallest `trial_memory_limit` accepted: below it Python and torch cannot even start."""

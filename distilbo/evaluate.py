@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -152,6 +152,10 @@ class Evaluation:
     metrics: dict[str, Any]
     answers: dict[str, str]
     na_probs: dict[str, float]
+    forced: dict[str, str] = field(default_factory=dict)
+    """qid -> the best span, the null answer disabled (SQuAD 2.0 only)."""
+    margins: dict[str, float] = field(default_factory=dict)
+    """qid -> null score - best span score, what a no-answer threshold is applied to (SQuAD 2.0 only)."""
 
 
 def evaluate_logits(examples: list[Example], features: Features, start: np.ndarray, end: np.ndarray, *,
@@ -179,23 +183,30 @@ def evaluate_logits(examples: list[Example], features: Features, start: np.ndarr
 
         v1 = evaluate_v1(examples_to_squad_json(examples)["data"], preds.answers)
         metrics = {"exact": v1["exact_match"], "f1": v1["f1"], "total": len(examples)}
-    return Evaluation(metrics=metrics, answers=preds.answers, na_probs=preds.na_probs)
+    return Evaluation(metrics=metrics, answers=preds.answers, na_probs=preds.na_probs,
+                      forced=preds.forced if version_2_with_negative else {},
+                      margins=preds.margins if version_2_with_negative else {})
 
 
 CALIBRATED_KEYS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact")
 """Official scores recorded again at the best-F1 threshold, as calibrated_<key>."""
 
 
-def calibrated_metrics(examples: list[Example], preds: Any) -> dict[str, float]:
-    """`null_threshold` (the best-F1 null-score margin on these questions, `distilbo.qa.calibrate`), the official
-    scores with it (`calibrated_exact`, `calibrated_f1`, ...) and the share it answers (`calibrated_answered_pct`):
-    what a user of the exported model gets, since the export ships that threshold."""
+def calibrated_metrics(examples: list[Example], preds: Any, *, threshold: float | None = None) -> dict[str, float]:
+    """`null_threshold` (the best-F1 null-score margin on these questions, `distilbo.qa.calibrate`, or `threshold`
+    when given: one set on a calibration split), the official scores with it (`calibrated_exact`, `calibrated_f1`,
+    ...) and the share it answers (`calibrated_answered_pct`): what a user of the exported model gets, since the
+    export ships that threshold. `preds` has `forced` and `margins` (a Predictions or an Evaluation)."""
     from distilbo.qa.calibrate import apply_threshold, calibrate
     from distilbo.qa.squad_v2 import evaluate_examples
 
-    cal = calibrate(examples, preds.forced, preds.margins)
-    scores = evaluate_examples(examples, apply_threshold(preds.forced, preds.margins, cal.threshold))
-    out = {"null_threshold": cal.threshold, "calibrated_answered_pct": cal.answered}
+    if threshold is None:
+        cal = calibrate(examples, preds.forced, preds.margins)
+        threshold, answered = cal.threshold, cal.answered
+    else:
+        answered = 100.0 * sum(preds.margins[e.id] <= threshold for e in examples) / len(examples)
+    scores = evaluate_examples(examples, apply_threshold(preds.forced, preds.margins, threshold))
+    out = {"null_threshold": float(threshold), "calibrated_answered_pct": answered}
     out.update({f"calibrated_{k}": float(scores[k]) for k in CALIBRATED_KEYS if k in scores})
     return out
 

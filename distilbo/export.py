@@ -275,7 +275,9 @@ def shipped_threshold(metrics: dict[str, Any], trial_config: dict[str, Any]) -> 
     {"value", "source"}."""
     value = metrics.get("null_threshold")
     if isinstance(value, (int, float)) and math.isfinite(value):
-        return {"value": float(value), "source": "best F1 on the trial's dev questions"}
+        n = metrics.get("calibration_questions")
+        where = f"the {n} questions of the calibration split" if n else "the trial's dev questions"
+        return {"value": float(value), "source": f"best F1 on {where}"}
     p = metrics.get("best_f1_thresh")
     if isinstance(p, (int, float)) and 0.0 < p < 1.0:
         return {"value": math.log(p / (1.0 - p)), "source": "the official best_f1_thresh of the trial's dev scores"}

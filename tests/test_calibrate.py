@@ -11,7 +11,7 @@ import math
 import pytest
 
 from distilbo.data.types import Example
-from distilbo.qa.calibrate import apply_threshold, calibrate
+from distilbo.qa.calibrate import apply_threshold, calibrate, rate_threshold
 from distilbo.qa.squad_v2 import find_best_thresh, raw_scores
 
 
@@ -69,3 +69,29 @@ def test_abstaining_everywhere_and_ties():
     cal = calibrate(EXAMPLES, FORCED, no_span)
     assert cal.threshold == -2.0 and cal.f1 == pytest.approx(60.0)
     assert apply_threshold(FORCED, no_span, 1e9)["q4"] == ""
+
+
+def test_rate_threshold_answers_the_asked_share_counted_by_hand():
+    margins = {"a": 3.0, "b": -1.0, "c": 0.5, "d": 7.0, "e": math.inf}
+    # 2 of 5 answered: the two smallest margins, -1.0 and 0.5 -> the threshold is 0.5
+    assert rate_threshold(margins, 0.4) == 0.5
+    assert sum(m <= rate_threshold(margins, 0.4) for m in margins.values()) == 2
+    assert rate_threshold(margins, 0.0) == -2.0  # none: 1.0 below the smallest
+    assert rate_threshold(margins, 1.0) == 7.0  # every finite margin; the question without a span never answers
+    assert rate_threshold({"a": 1.0, "b": 1.0, "c": 2.0}, 0.34) == 1.0  # ties are answered together (2 of 3)
+    with pytest.raises(ValueError):
+        rate_threshold(margins, 1.5)
+
+
+def test_resampling_to_an_unanswerable_share_keeps_the_scarce_kind_and_counts_right():
+    from distilbo.data.splits import resample_unanswerable
+
+    ex = [Example(id=str(i), title="t", context="c", question="q",
+                  answers=[] if i % 10 == 0 else [{"text": "c", "answer_start": 0}]) for i in range(100)]
+    half = resample_unanswerable(ex, 0.5)
+    assert sum(not e.answers for e in half) == 10 and sum(bool(e.answers) for e in half) == 10  # 10 of each
+    assert [int(e.id) for e in half] == sorted(int(e.id) for e in half)  # file order kept
+    assert [e.id for e in half] == [e.id for e in resample_unanswerable(ex, 0.5)]  # seeded
+    few_answers = resample_unanswerable([Example(**{**e.__dict__, "answers": [] if e.answers else e.answers or
+                                                    [{"text": "c", "answer_start": 0}]}) for e in ex], 0.8)
+    assert sum(bool(e.answers) for e in few_answers) == 10 and sum(not e.answers for e in few_answers) == 40

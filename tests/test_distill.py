@@ -172,3 +172,46 @@ def test_the_test_split_is_scored_at_the_dev_threshold_and_changes_nothing_else(
     recount = evaluate_examples(held, apply_threshold(p.forced, p.margins, a["null_threshold"]))
     assert a["test_calibrated_f1"] == pytest.approx(recount["f1"]) and a["test_calibrated_exact"] == pytest.approx(recount["exact"])
     assert a["hardware"] and a["train_precision"] in ("bf16", "fp32") and a["seed"] == cfg.run.seed
+
+
+def test_a_calibration_split_sets_the_shipped_threshold_and_dev_is_scored_at_it(tmp_path):
+    """`[data] calibration_file`: the trial's null_threshold is the best-F1 margin on the calibration questions
+    (recomputed here from the saved student), the model ships it, and the dev scores are the official ones at it;
+    dev's own best-F1 threshold stays on record as dev_null_threshold."""
+    from conftest import DEV_JSON
+    from distilbo.evaluate import NULL_THRESHOLD_KEY, load_tokenizer, model_logits
+    from distilbo.data.splits import dev_examples
+    from distilbo.qa.calibrate import apply_threshold, calibrate
+    from distilbo.qa.postprocess import postprocess
+    from distilbo.qa.squad_v2 import evaluate_examples
+
+    calib = [e for e in load_examples(str(DEV_JSON)) if e.title == "Imperialism"][:40]
+    cfg = load_config(tiny_config(tmp_path, train_samples=24)).with_overrides(
+        {"calibration_file": _squad_file(tmp_path / "calibration.json", calib)})
+    m = run_trial(cfg, tmp_path / "t", progress=False)
+    model, tok = load_qa_model(str(tmp_path / "t" / "model")), load_tokenizer(str(tmp_path / "t" / "model"))
+
+    def preds(examples):
+        feats = build_features(examples, tok, max_seq_length=96, doc_stride=32, max_query_length=24, cache_dir=None)
+        return postprocess(examples, feats, *model_logits(model, feats, batch_size=16))
+
+    on_cal, dev = preds(calib), dev_examples(cfg)
+    on_dev = preds(dev)
+    assert m["calibration_questions"] == 40
+    assert m["null_threshold"] == pytest.approx(calibrate(calib, on_cal.forced, on_cal.margins).threshold, abs=1e-4)
+    assert m["dev_null_threshold"] == pytest.approx(calibrate(dev, on_dev.forced, on_dev.margins).threshold, abs=1e-4)
+    recount = evaluate_examples(dev, apply_threshold(on_dev.forced, on_dev.margins, m["null_threshold"]))
+    assert m["calibrated_f1"] == pytest.approx(recount["f1"]) and m["calibrated_exact"] == pytest.approx(recount["exact"])
+    assert getattr(model.config, NULL_THRESHOLD_KEY) == pytest.approx(m["null_threshold"])
+
+
+def test_a_calibration_split_that_shares_a_paragraph_is_refused_in_one_line(tmp_path):
+    from distilbo.distill.trial import check_inputs
+    from distilbo.errors import DataError
+
+    cfg = load_config(tiny_config(tmp_path, train_samples=24))
+    overlap = _squad_file(tmp_path / "calibration.json", load_examples(str(TRAIN_JSON))[:5])
+    with pytest.raises(DataError) as err:
+        check_inputs(cfg.with_overrides({"calibration_file": overlap}))
+    msg = str(err.value)
+    assert "calibration_file" in msg and "the training questions" in msg and "\n" not in msg

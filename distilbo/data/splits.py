@@ -3,6 +3,7 @@ test questions only confirmed trials and exports are scored on.
 
     dev = dev_examples(cfg)     # [data] dev_file less the test articles when both come from one file; first max_eval_samples
     test = test_examples(cfg)   # [data] test_file's test_articles (all its articles when none are named), or None
+    cal = calibration_examples(cfg)  # [data] calibration_file, resampled to calibration_unanswerable, or None
 
 The test split is cut by article (`test_articles`, titles in the file), so with the dev file as test file no
 paragraph is in both; `check_disjoint` refuses a pair of splits that share a paragraph.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from distilbo.data.squad import load_examples
 from distilbo.data.types import Example
@@ -66,15 +69,46 @@ def dev_examples(cfg: "Config") -> list[Example]:
     return examples
 
 
-def check_disjoint(dev: list[Example], test: list[Example], *, where: str) -> None:
+def calibration_examples(cfg: "Config") -> list[Example] | None:
+    """The questions the no-answer threshold is set on (`[data] calibration_file`), or None (the dev questions).
+    With `calibration_unanswerable`, every question of the scarcer kind (answerable or not) is kept and the other
+    kind drawn (fixed seed, file order kept) so unanswerable ones make up that share."""
+    d = cfg.data
+    if not d.calibration_file:
+        return None
+    examples = load_examples(cfg.path(d.calibration_file), version_2_with_negative=d.version_2_with_negative)
+    if d.calibration_unanswerable is not None:
+        examples = resample_unanswerable(examples, d.calibration_unanswerable)
+    if not examples or all(e.answers for e in examples) or not any(e.answers for e in examples):
+        raise DataError(f"{cfg.source}: [data] calibration_file = {d.calibration_file!r}: a threshold needs both "
+                        "answerable and unanswerable questions; point it at a labeled SQuAD 2.0 file")
+    return examples
+
+
+def resample_unanswerable(examples: list[Example], share: float, *, seed: int = 0) -> list[Example]:
+    """The questions with unanswerable ones making up `share` of them: all of the scarcer kind, the other drawn
+    without replacement (seeded), in file order."""
+    blank = [i for i, e in enumerate(examples) if not e.answers]
+    answered = [i for i, e in enumerate(examples) if e.answers]
+    if len(blank) < share * len(examples):  # unanswerable ones are scarce: keep them, draw answerable ones
+        keep, pool, n = blank, answered, round(len(blank) * (1 - share) / share)
+    else:
+        keep, pool, n = answered, blank, round(len(answered) * share / (1 - share))
+    drawn = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
+    chosen = sorted(keep + [pool[int(i)] for i in drawn])
+    return [examples[i] for i in chosen]
+
+
+def check_disjoint(dev: list[Example], test: list[Example], *, where: str, what: str = "the test split",
+                   other: str = "the dev questions",
+                   fix: str = "cut the test split by article with test_articles, or use another test_file") -> None:
     """DataError when a paragraph (context) is in both splits: a held-out score must be on unseen text."""
     dev_contexts = {e.context for e in dev}
     both = {e.context for e in test if e.context in dev_contexts}
     if both:
         title = next(e.title for e in test if e.context in both)
-        raise DataError(f"{where}: the test split shares {len(both)} paragraph(s) with the dev questions (first in "
-                        f"article {title!r}); cut the test split by article with test_articles, or use another "
-                        "test_file")
+        raise DataError(f"{where}: {what} shares {len(both)} paragraph(s) with {other} (first in "
+                        f"article {title!r}); {fix}")
 
 
-__all__ = ["dev_examples", "test_examples", "check_disjoint"]
+__all__ = ["dev_examples", "test_examples", "calibration_examples", "resample_unanswerable", "check_disjoint"]

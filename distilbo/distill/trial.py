@@ -31,6 +31,7 @@ from distilbo.errors import UserError, custom_code_refused
 from distilbo._cache import cache_dir
 from distilbo._io import write_json_atomic
 from distilbo.evaluate import load_qa_model, load_tokenizer
+from distilbo.data.splits import calibration_examples
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def check_inputs(cfg: Config) -> None:
 
     Loads what a trial loads (the examples, both tokenizers, the teacher as a QA model, the init's config and
     safetensors weights), so it takes as long as the first seconds of a trial."""
-    from distilbo.data.splits import check_disjoint, dev_examples, test_examples
+    from distilbo.data.splits import calibration_examples, check_disjoint, dev_examples, test_examples
     from distilbo.data.squad import load_examples
     from distilbo.models.student import load_init
 
@@ -124,15 +125,21 @@ def check_inputs(cfg: Config) -> None:
     for name, value in (("train_file", d.train_file), ("dev_file", d.dev_file)):
         if not value:
             raise UserError(f"{cfg.source}: [data] {name} is not set; point it at a SQuAD JSON file")
-    load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
-                  max_samples=d.max_train_samples)
+    train = load_examples(cfg.path(d.train_file), version_2_with_negative=d.version_2_with_negative,
+                          max_samples=d.max_train_samples)
     if d.train_extra_file:
-        load_examples(cfg.path(d.train_extra_file), version_2_with_negative=d.version_2_with_negative,
-                      max_samples=d.max_train_extra_samples)
+        train = train + load_examples(cfg.path(d.train_extra_file), version_2_with_negative=d.version_2_with_negative,
+                                      max_samples=d.max_train_extra_samples)
     dev = dev_examples(cfg)
     test = test_examples(cfg)
     if test is not None:
         check_disjoint(dev, test, where=f"{cfg.source}: [data] test_file")
+    calibration = calibration_examples(cfg)
+    if calibration is not None:
+        fix = "point calibration_file at questions on other articles (or leave it empty: the dev questions)"
+        for other, questions in (("the dev questions", dev), ("the test split", test or []), ("the training questions", train)):
+            check_disjoint(questions, calibration, where=f"{cfg.source}: [data] calibration_file",
+                           what="the calibration split", other=other, fix=fix)
     for name, value in (("teacher", m.teacher), ("student_init", m.student_init)):
         if not value:
             raise UserError(f"{cfg.source}: [models] {name} is not set; give a model folder, package:NAME or hub id")
@@ -267,6 +274,33 @@ def numeric_path(device: Any, precision: str) -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
 
 
+def _served_logits(cfg: Config, student: Any, feats: Any, *, model_dir: Path, device: Any) -> tuple[Any, Any]:
+    """Start and end logits of the trained student on `feats` in `[search] runtime` (as dev is scored)."""
+    from distilbo.serve import serve
+
+    served = serve(student, cfg.search.runtime, folder=model_dir, example=feats, device=device, check=False)
+    return served.logits(feats, batch_size=cfg.train.eval_batch_size)
+
+
+def _calibrate_split(cfg: Config, student: Any, tokenizer: Any, calibration: list, dev_ex: list, final: Any, *,
+                     post: dict, model_dir: Path, device: Any) -> dict[str, float]:
+    """The no-answer threshold set on `[data] calibration_file` (its best-F1 margin) and the dev scores at it:
+    null_threshold, calibrated_* (dev), plus dev_null_threshold (dev's own best-F1 one), calibration_questions,
+    calibration_f1 and calibration_answered_pct."""
+    from distilbo import progress as live
+    from distilbo.data.squad import build_features
+    from distilbo.evaluate import calibrated_metrics, evaluate_logits
+
+    live.phase("calibrating the no-answer threshold")
+    feats = build_features(calibration, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
+    start, end = _served_logits(cfg, student, feats, model_dir=model_dir, device=device)
+    on_cal = evaluate_logits(calibration, feats, start, end, **post).metrics
+    return {"dev_null_threshold": final.metrics["null_threshold"],
+            **calibrated_metrics(dev_ex, final, threshold=on_cal["null_threshold"]),
+            "calibration_questions": len(calibration), "calibration_f1": on_cal["calibrated_f1"],
+            "calibration_answered_pct": on_cal["calibrated_answered_pct"]}
+
+
 def _score_test(cfg: Config, student: Any, tokenizer: Any, *, threshold: float, post: dict, model_dir: Path,
                 device: Any) -> dict[str, float]:
     """test_<metric> of the trained student on the held-out split, in `[search] runtime`, at `threshold`."""
@@ -274,16 +308,13 @@ def _score_test(cfg: Config, student: Any, tokenizer: Any, *, threshold: float, 
     from distilbo.data.splits import test_examples
     from distilbo.data.squad import build_features
     from distilbo.evaluate import heldout_metrics
-    from distilbo.serve import serve
 
     examples = test_examples(cfg)
     if examples is None:
         return {}
     live.phase("scoring the test split")
     feats = build_features(examples, tokenizer, cache_dir=cache_dir(cfg), **_lengths(cfg))
-    runtime = cfg.search.runtime
-    served = serve(student, runtime, folder=model_dir, example=feats, device=device, check=False)
-    start, end = served.logits(feats, batch_size=cfg.train.eval_batch_size)
+    start, end = _served_logits(cfg, student, feats, model_dir=model_dir, device=device)
     m = heldout_metrics(examples, feats, start, end, threshold=threshold, **post)
     return {f"test_{k}": v for k, v in m.items()}
 
@@ -431,6 +462,10 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
     served_metrics: dict[str, Any] = {}
     if cfg.search.runtime != "pytorch":  # scored and timed again as it will be served; fp32 kept as fp32_*
         final, lat, served_metrics = _score_served(cfg, student, final, lat, dev_ex, dev_f, post, model_dir, device)
+    calibration = calibration_examples(cfg) if cfg.data.version_2_with_negative else None
+    if calibration is not None:  # the shipped threshold from the calibration split; dev scored at it
+        final.metrics.update(_calibrate_split(cfg, student, student_tok, calibration, dev_ex, final, post=post,
+                                              model_dir=model_dir, device=device))
     counts = model_num_parameters(student)
     test = {}
     if score_test and cfg.data.version_2_with_negative:

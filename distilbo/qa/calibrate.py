@@ -83,4 +83,18 @@ def calibrate(examples: list[Example], forced: Mapping[str, str], margins: Mappi
                        answered=100.0 * best_answered / n)
 
 
-__all__ = ["Calibration", "calibrate", "apply_threshold"]
+def rate_threshold(margins: Mapping[str, float], rate: float) -> float:
+    """The threshold at which a share `rate` (0-1) of these questions is answered: the margin of the k-th smallest,
+    k = round(rate * questions) (ties with it are answered too, so the share can come out higher); 1.0 below the
+    smallest margin when k is 0. A student given its teacher's answer rate on the same dev questions keeps the
+    teacher's operating point whatever the offset of its own margins."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate_threshold: rate {rate} is not in [0, 1]")
+    finite = sorted(m for m in margins.values() if math.isfinite(m))
+    k = min(len(finite), round(rate * len(margins)))
+    if k > 0:
+        return float(finite[k - 1])
+    return float(finite[0] - 1.0) if finite else 0.0
+
+
+__all__ = ["Calibration", "calibrate", "apply_threshold", "rate_threshold"]
