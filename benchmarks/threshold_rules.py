@@ -1,4 +1,4 @@
-"""Which no-answer threshold should a student ship? Three rules on the same models, dev / test split / Danube (issue 34).
+"""Which no-answer threshold should a student ship? Four rules on the same models, dev / test split / Danube (issue 34).
 
     python benchmarks/threshold_rules.py --config configs/cpu-squad2.toml \
         --models ../runs/quickstart/quickstart/exports/retain-size ../runs/quickstart/quickstart/exports/baseline \
@@ -10,6 +10,8 @@ The rules, each set on the dev questions only (the test split and the Danube par
             exports ship today)
   teacher   the margin at which the model answers the same share of dev questions as its teacher does with its own
             decision (threshold 0): the student keeps its teacher's operating point whatever its offset
+  calibration  best F1 on the config's calibration split (`[data] calibration_file`, resampled to
+            `calibration_unanswerable`; what the CPU config's trials ship since issue 34)
 The teacher is scored too (its `teacher` rule is `zero`). Per model and rule: dev and test F1 (the official scores
 at that threshold), the share answered, and the Danube answers (two answerable, two not).
 """
@@ -18,17 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from distilbo.config import load_config, parse_set
-from distilbo.data.splits import dev_examples, test_examples
+from distilbo.data.splits import calibration_examples, dev_examples, test_examples
 from distilbo.data.squad import build_features
 from distilbo.data.types import Example
 from distilbo.evaluate import load_qa_model, load_tokenizer, model_logits
 from distilbo.measure import cpu_info, set_threads
-from distilbo.qa.calibrate import apply_threshold, calibrate
+from distilbo.qa.calibrate import apply_threshold, calibrate, rate_threshold
 from distilbo.qa.postprocess import postprocess
 from distilbo.qa.squad_v2 import evaluate_examples
 
@@ -37,14 +38,6 @@ DANUBE = ("The Danube is Europe's second-longest river. It rises in the Black Fo
           "inhabitants.")
 QUESTIONS = (("Into which sea does the Danube empty?", ["Black Sea"]), ("Where does the Danube rise?", ["Black Forest"]),
              ("Who designed the first bridge in Budapest?", []), ("What is the population of Belgrade?", []))
-
-
-def rate_threshold(margins: dict[str, float], rate: float) -> float:
-    """The margin at which `rate` (0-1) of these questions are answered (margin <= threshold; ties answered
-    together); 1.0 below the smallest margin when the rate rounds to none."""
-    finite = sorted(m for m in margins.values() if math.isfinite(m))
-    k = min(len(finite), round(rate * len(margins)))
-    return finite[k - 1] if k > 0 else (finite[0] - 1.0 if finite else 0.0)
 
 
 def predictions(model_dir: str, examples: list[Example], cfg) -> tuple[dict, dict]:
@@ -73,6 +66,9 @@ def one_model(name: str, model_dir: str, cfg, teacher_rate: float | None) -> dic
     own_rate = sum(m <= 0.0 for m in dev_margins.values()) / len(dev_margins)
     rules = {"zero": 0.0, "best_f1": calibrate(dev, dev_forced, dev_margins).threshold,
              "teacher": rate_threshold(dev_margins, own_rate if teacher_rate is None else teacher_rate)}
+    calib = calibration_examples(cfg)
+    if calib is not None:
+        rules["calibration"] = calibrate(calib, *predictions(model_dir, calib, cfg)).threshold
     out = {"model": name, "path": model_dir, "dev_answered_at_0": 100.0 * own_rate, "rules": {}}
     for rule, thr in rules.items():
         row = {"threshold": thr}
