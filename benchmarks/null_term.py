@@ -118,11 +118,12 @@ def report(cfg, runs: Path, out: Path) -> None:
         r.update(trial=int(trial), seed=int(seed))
         rows.append(r)
         paired = confirm / f"{trial}-seed{seed}"
-        if (paired / "metrics.json").exists():
+        if (paired / "metrics.json").exists() and not any(r["run"] == paired.name for r in rows):
             p = row(cfg, paired, 0.0, teacher)
             p.update(trial=int(trial), seed=int(seed))
             rows.append(p)
-    doc = {"cpu": cpu_info()["name"], "teacher": {"answered_at_0": float(100 * (t < 0).mean()),
+    doc = {"cpu": cpu_info()["name"], "note": "runs named 'NNNN-seedS' are the study's confirmation runs (alpha_null 0, "
+           "threshold set on dev); 'NNNN-seedS-nullA' ran here (alpha_null A; null0 with the calibration split)", "teacher": {"answered_at_0": float(100 * (t < 0).mean()),
                                                    "auc": auc(teacher, dev_examples(cfg))}, "runs": rows}
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(f"teacher: answered at 0 {doc['teacher']['answered_at_0']:.1f}%, auc {doc['teacher']['auc']:.3f}")
