@@ -114,7 +114,7 @@ def check_inputs(cfg: Config) -> None:
 
     Loads what a trial loads (the examples, both tokenizers, the teacher as a QA model, the init's config and
     safetensors weights), so it takes as long as the first seconds of a trial."""
-    from distilbo.data.splits import calibration_examples, check_disjoint, dev_examples, test_examples
+    from distilbo.data.splits import check_disjoint, dev_examples, test_examples
     from distilbo.data.squad import load_examples
     from distilbo.models.student import load_init
 
