@@ -1,6 +1,6 @@
 """The process one search trial runs in: `python -m distilbo.search._child TRIAL_DIR/spec.json`.
 
-`distilbo.search.runner.run_child` writes the spec and starts this in a new session (its own process group, so a
+`distilbo.search._launch.run_child` writes the spec and starts this in a new session (its own process group, so a
 time limit kills the trial and everything it started). The spec holds the trial's config, the dotted path of the
 trial function (`module:function`, called as `fn(cfg, trial_dir) -> dict`), the CPU memory limit and the parent's
 `sys.path`. On success the returned metrics go to `trial_dir/metrics.json` (written atomically); on an exception
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from distilbo._io import write_json_atomic
-from distilbo.search.early_stop import EXIT_STOPPED, StoppedAtRung
+from distilbo.distill.rung_report import EXIT_STOPPED, StoppedAtRung
 
 EXIT_ERROR = 3
 OOM_HINTS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
@@ -153,7 +153,7 @@ def main(spec_path: str) -> int:
         metrics = fn(config_from_dict(spec["config"]), trial_dir)
         write_json_atomic(trial_dir / "metrics.json", metrics)
         return 0
-    except StoppedAtRung as e:  # the search stopped it early (search.early_stop): not a failure
+    except StoppedAtRung as e:  # the search stopped it early (distill.rung_report, search.early_stop): not a failure
         write_json_atomic(trial_dir / "stopped.json", {"rung": e.rung})
         return EXIT_STOPPED
     except BaseException as e:  # noqa: BLE001  (MemoryError, SystemExit, KeyboardInterrupt: all a failed trial)
