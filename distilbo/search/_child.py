@@ -89,7 +89,7 @@ def failure_reason(exc: BaseException) -> str:
     return (f"out of memory: {text}" if is_oom(exc) else text)[:300]
 
 
-def _exit_when_orphaned(parent: int) -> None:
+def exit_when_orphaned(parent: int) -> None:
     """Watchdog thread: the parent (the search worker) died -> exit at once instead of training for nobody."""
     def watch() -> None:
         while os.getppid() == parent:
@@ -143,7 +143,7 @@ def main(spec_path: str) -> int:
     from distilbo import progress
 
     progress.configure(trial_dir / progress.FILE)
-    _exit_when_orphaned(spec["parent_pid"])
+    exit_when_orphaned(spec["parent_pid"])
     for p in reversed(spec.get("sys_path", [])):
         if p not in sys.path:
             sys.path.insert(0, p)
