@@ -23,14 +23,18 @@ import json
 import logging
 import os
 import sys
+import resource
 import threading
 import time
 import traceback
+import typing
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from distilbo import progress
 from distilbo._io import write_json_atomic
+from distilbo.config import SECTIONS, Config
 from distilbo.distill.rung_report import EXIT_STOPPED, StoppedAtRung
 
 EXIT_ERROR = 3
@@ -50,10 +54,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def config_from_dict(d: dict[str, Any]) -> Any:
     """Inverse of `config_to_dict` (no re-validation: the parent validated it)."""
-    import typing
-
-    from distilbo.config import SECTIONS, Config
-
     hints = typing.get_type_hints(Config)
     return Config(**{sec: hints[sec](**d[sec]) for sec in SECTIONS}, source=d.get("source", "<defaults>"))
 
@@ -102,8 +102,6 @@ def exit_when_orphaned(parent: int) -> None:
 def _limit_memory(limit: int | None) -> None:
     if not limit:
         return
-    import resource
-
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
@@ -140,8 +138,6 @@ def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     trial_dir = Path(spec["trial_dir"])
     _setup_logging()
-    from distilbo import progress
-
     progress.configure(trial_dir / progress.FILE)
     exit_when_orphaned(spec["parent_pid"])
     for p in reversed(spec.get("sys_path", [])):

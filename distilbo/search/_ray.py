@@ -41,6 +41,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from optuna.trial import TrialState
+
 from distilbo.errors import UserError
 from distilbo.search._child import config_from_dict, config_to_dict
 from distilbo.search.early_stop import StoppedAtRung
@@ -63,7 +65,7 @@ NODE_ENV = "DISTILBO_RAY_NODE"
 
 def _ray() -> Any:
     try:
-        import ray
+        import ray  # lazy: the optional `ray` extra (so are the other `import ray` below)
     except ImportError:
         raise UserError("executor 'ray' needs Ray: pip install 'distilbo[ray]' (or use [run] executor = \"local\")") \
             from None
@@ -286,8 +288,6 @@ def run_in_threads(study: Any, workers: int, loop: Callable[[], None], *, tick: 
     """Run `loop()` (the worker loop, `_loop.work`) in `workers` threads and wait for them, calling `tick()` about
     once a second; the first error of a thread is raised here. As with local workers, thread i > 0 starts once i
     queued trials (the baseline) are taken: one queued trial must not go to two workers."""
-    from optuna.trial import TrialState
-
     errors: list[BaseException] = []
 
     def queued() -> int:
