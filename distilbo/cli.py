@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from distilbo.config import DataConfig, TrainConfig
+from distilbo.config import SAMPLERS, DataConfig, TrainConfig
 from distilbo.errors import UserError
 
 DEFAULT_CONFIG = "configs/cpu-squad2.toml"
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "pip install 'distilbo[ray]')")
     p.add_argument("--trial-memory-limit", default=None, help="CPU memory limit per trial, e.g. 4GB (emulates a device)")
     p.add_argument("--trial-timeout", type=float, default=None, help="seconds before a trial is killed and recorded as failed")
-    p.add_argument("--sampler", choices=["botorch", "gp", "tpe", "nsga2", "random"], default=None,
+    p.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="optimizer (default: the config's [search] sampler)")
     p.add_argument("--keep", choices=["frontier", "all"], default=None,
                    help="model checkpoints kept: frontier (the Pareto front and the baseline; default) or all")

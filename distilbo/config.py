@@ -257,6 +257,8 @@ class TrainConfig:
 
 RUNTIMES = ("pytorch", "pytorch-bf16", "onnx", "onnx-int8")
 """`[search] runtime` values (`distilbo.serve`)."""
+SAMPLERS = ("botorch", "gp", "tpe", "nsga2", "random")
+"""`[search] sampler` names (built by `search._samplers`; the CLI's --sampler choices)."""
 
 
 @dataclass
@@ -479,7 +481,7 @@ class Config:
         need(t.logging_steps >= 1, "logging_steps", "must be >= 1")
         need(t.latency_batch_size >= 1, "latency_batch_size", "must be >= 1")
         need(t.latency_repeats >= 1, "latency_repeats", "must be >= 1")
-        need(s.sampler in ("botorch", "gp", "tpe", "nsga2", "random"), "sampler", "use botorch, gp, tpe, nsga2 or random")
+        need(s.sampler in SAMPLERS, "sampler", f"use {', '.join(SAMPLERS[:-1])} or {SAMPLERS[-1]}")
         need(s.runtime in RUNTIMES, "runtime", f"use {', '.join(RUNTIMES[:-1])} or {RUNTIMES[-1]}")
         need(s.n_trials >= 1, "n_trials", "must be >= 1")
         need(s.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")

@@ -35,18 +35,17 @@ import logging
 import math
 import os
 import shutil
-import statistics
 import time
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from distilbo._onnx import (ONNX_ATOL, ExportCheckError, export_onnx, onnx_latency, onnx_logits, onnx_opset,
+                            onnx_session, quantize_onnx_int8, require_export_extra, verify_onnx)
 from distilbo._secrets import mask_secrets
 from distilbo.config import DataConfig
-from distilbo.data.batches import batch_order, model_inputs, to_batch
 from distilbo.data.types import Example, Features
 from distilbo.errors import UserError
 
@@ -62,16 +61,8 @@ SCENARIO_NAMES = {
     "retain-performance": "minimize size, retain performance",
 }
 """CLI scenario name -> the row name of `distilbo.report.frontier.scenario_table`."""
-ONNX_ATOL = 1e-4
-"""Largest |ONNX - PyTorch| logit difference accepted on the check windows."""
-ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-ONNX_OUTPUTS = ("start_logits", "end_logits")
 MARKER = "export.json"
 """Written into every export; a folder holding it may be overwritten by a new export."""
-
-
-class ExportCheckError(UserError):
-    """An exported file does not reproduce the PyTorch model (the file is removed)."""
 
 
 # ----------------------------------------------------------------------------------------------- locate the trial
@@ -164,15 +155,6 @@ def export(cfg: "Config", *, trial: int | None, scenario: str | None, out: str, 
     return export_trial_dir(trial_dir, out, cfg=cfg, onnx=onnx, quantize=quantize, provenance=provenance, force=force)
 
 
-def require_export_extra(*, what: str = "--onnx / --quantize") -> None:
-    """UserError naming the `export` extra unless onnx, onnxruntime and onnxscript can be imported."""
-    import importlib.util
-
-    missing = [m for m in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UserError(f"{what} needs {', '.join(missing)}: pip install 'distilbo[export]'")
-
-
 def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | None" = None, onnx: bool = False,
                      quantize: str | None = None, provenance: dict[str, Any] | None = None,
                      force: bool = False) -> Path:
@@ -226,7 +208,7 @@ def export_trial_dir(trial_dir: str | Path, out: str | Path, *, cfg: "Config | N
             info["onnx"] = {"file": "model.onnx", "max_abs_diff": diff, "atol": ONNX_ATOL,
                             "check_windows": len(check_features), "check_questions": len(check_examples),
                             "check_data": "the first dev questions" if has_dev else "built-in sample questions",
-                            "opset": _onnx_opset(tmp / "model.onnx")}
+                            "opset": onnx_opset(tmp / "model.onnx")}
             if quantize:
                 if metrics.get("runtime") != "onnx-int8" or not (tmp / "model-int8.onnx").is_file():
                     quantize_onnx_int8(tmp / "model.onnx", tmp / "model-int8.onnx")
@@ -455,148 +437,6 @@ def _check_data(cfg: "Config | None", tokenizer: Any, trial_config: dict[str, An
           ("Into which sea does it flow?", _SAMPLE_CONTEXT * 12)]
     examples = [Example(id=f"sample-{i}", title="sample", context=c, question=q) for i, (q, c) in enumerate(qs)]
     return examples, build_features(examples, tokenizer, cache_dir=None, **_lengths(trial_config))
-
-
-# ----------------------------------------------------------------------------------------------- ONNX
-class _LogitsOnly(torch.nn.Module):
-    """A HF QA model as a function of tensors -> (start_logits, end_logits), which ONNX export needs."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        kw = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kw)
-        return out.start_logits, out.end_logits
-
-
-def export_onnx(model: torch.nn.Module, path: Path, example: Any) -> None:
-    """Write `model` to `path` as ONNX with dynamic batch and sequence axes, traced on two rows of `example`
-    (a Features or a mapping with input_ids, attention_mask, token_type_ids)."""
-    import importlib.util
-
-    from distilbo.evaluate import uses_token_types
-
-    if importlib.util.find_spec("onnxscript") is None:  # the dynamo exporter's backend
-        raise UserError("--onnx needs onnx, onnxruntime and onnxscript: pip install 'distilbo[export]'")
-    from distilbo.measure import _batch
-
-    token_types = uses_token_types(model)
-    batch = _batch(example, 2)  # 2 rows, so the batch axis is not specialised to 1
-    if not token_types:
-        batch.pop("token_type_ids")
-    names = [n for n in ONNX_INPUTS if n in batch]
-    batch_dim, seq_dim = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    model = model.to("cpu").eval()
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # "torchvision is not installed" and similar chatter
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(_LogitsOnly(model).eval(), tuple(batch[n] for n in names), str(path), dynamo=True,
-                              input_names=names, output_names=list(ONNX_OUTPUTS), verbose=False,
-                              dynamic_shapes={n: {0: batch_dim, 1: seq_dim} for n in names},
-                              external_data=n_bytes > 1_500_000_000)  # protobuf files stop at 2 GB
-    finally:
-        quiet.setLevel(level)
-
-
-def onnx_session(path: Path | str) -> Any:
-    """An onnxruntime CPU session using as many threads as torch does."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = torch.get_num_threads()
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def onnx_logits(session: Any, features: Features, *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end logits (N, L) float32 from an ONNX session, batched exactly like `evaluate.model_logits`."""
-    n, width = features.input_ids.shape
-    start = np.zeros((n, width), dtype=np.float32)
-    end = np.zeros((n, width), dtype=np.float32)
-    wanted = {i.name for i in session.get_inputs()}
-    for idx in batch_order(features.lengths, batch_size=batch_size, shuffle=False, group_by_length=True):
-        batch = model_inputs(to_batch(features, idx, device=torch.device("cpu"),
-                                      token_types="token_type_ids" in wanted))
-        s, e = session.run(list(ONNX_OUTPUTS), {k: v.numpy() for k, v in batch.items()})
-        start[idx, :s.shape[1]] = s
-        end[idx, :e.shape[1]] = e
-    return start, end
-
-
-def verify_onnx(model: torch.nn.Module, path: Path, features: Features, *, atol: float = ONNX_ATOL) -> float:
-    """Max |ONNX - PyTorch| over the real columns of `features` (batches of 1 and of 4 rows, so several shapes);
-    ExportCheckError (and the file removed) when it is not below `atol`."""
-    from distilbo.evaluate import model_logits
-
-    session = onnx_session(path)
-    diff = 0.0
-    for bs in (1, 4):
-        ref_s, ref_e = model_logits(model, features, batch_size=bs, device=torch.device("cpu"))
-        got_s, got_e = onnx_logits(session, features, batch_size=bs)
-        real = np.arange(ref_s.shape[1])[None, :] < np.asarray(features.lengths)[:, None]  # (N, L)
-        diff = max(diff, float(np.abs(ref_s - got_s)[real].max()), float(np.abs(ref_e - got_e)[real].max()))
-    if not diff < atol:
-        path.unlink(missing_ok=True)
-        raise ExportCheckError(f"{path}: ONNX logits differ from PyTorch by up to {diff:.3g} (limit {atol:g}) on "
-                               f"{len(features)} windows; the file was removed. Export without --onnx")
-    return diff
-
-
-def _onnx_opset(path: Path) -> int | None:
-    import onnx
-
-    m = onnx.load(str(path), load_external_data=False)
-    return next((int(o.version) for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
-
-
-def quantize_onnx_int8(src: Path, dst: Path, *, per_channel: bool = True) -> None:
-    """Dynamic int8 quantization with onnxruntime (weights int8, per output channel unless `per_channel=False`;
-    activations per batch), after its graph pre-processing (shape inference + optimization; the symbolic pass is
-    skipped, it cannot follow the dynamo graph). Per-tensor weights moved the teacher's argmax answer span on 37%
-    of 200 dev questions, per-channel on 15%."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    pre = dst.with_name(f".{dst.stem}.pre.onnx")
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # onnxruntime warns through the root logger
-    try:
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
-    finally:
-        root.setLevel(level)
-        pre.unlink(missing_ok=True)
-
-
-def onnx_latency(session: Any, inputs: Any, *, batch_size: int = 1, repeats: int = 20,
-                 warmup: int = 3) -> dict[str, Any]:
-    """`measure.latency_ms` for an ONNX Runtime session (what `serve`'s ONNX runtimes time): the same batch (first `batch_size` rows, cut to the
-    longest real row), the same median of `repeats` after `warmup`, the same keys."""
-    from distilbo.measure import _batch
-
-    if batch_size < 1 or repeats < 1 or warmup < 0:
-        raise ValueError("latency: batch_size and repeats must be >= 1, warmup >= 0")
-    wanted = {i.name for i in session.get_inputs()}
-    feed = {k: v.numpy() for k, v in _batch(inputs, batch_size).items() if k in wanted}
-    times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
-        session.run(list(ONNX_OUTPUTS), feed)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1000.0)
-    med = statistics.median(times)
-    return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": min(times),
-            "batch_ms_max": max(times), "batch_size": batch_size, "seq_length": int(feed["input_ids"].shape[1]),
-            "repeats": repeats, "warmup": warmup, "device": "cpu", "threads": session.get_session_options().intra_op_num_threads}
 
 
 def quantized_metrics(folder: Path, dev: tuple[list[Example], Features], *, cfg: "Config") -> dict[str, Any]:

@@ -4,7 +4,7 @@
     progress.configure(trial_dir / "progress.json")   # the trial's child process does this (search/_child.py)
     progress.phase("teacher logits")                  # loading, teacher logits, training, evaluating, saving, ...
     progress.update(epoch=1.5, step=120, loss=2.31)   # throttled: at most one write per `min_interval` s
-    state = progress.read(trial_dir)                  # the search (search/runner.py `_Progress`): dict or None
+    state = progress.read(trial_dir)                  # the search (search/_console.py `Progress`): dict or None
 
 The file holds one JSON object: `phase`, `started` / `phase_started` / `updated` (time.time()), and while training
 `epoch`, `epochs`, `step`, `total_steps`, `loss` (smoothed), `eta_s` (training time left when `updated` was

@@ -13,7 +13,7 @@ Runtimes:
                   (per-tensor weights moved the argmax span on 37% of the teacher's dev questions, per-channel 15%)
 
 The ONNX runtimes need the `export` extra (`pip install 'distilbo[export]'`); `require_runtime` says so in one line.
-Their files are written into `folder` (a trial's model/ folder), where `distilbo export` finds and copies them.
+Their ONNX files and sessions are `distilbo._onnx` (which `distilbo export` uses too); the files are written into `folder` (a trial's model/ folder), where `distilbo export` finds and copies them.
 
 Latency before training: a student's latency depends on its shape, the runtime, the batch and the sequence
 length, not on its weights, so `shape_latency_ms` times a random-weight model of the trial's shape on random
@@ -34,8 +34,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from distilbo._cache import cached_arrays, content_key
+from distilbo._onnx import (export_onnx, onnx_latency, onnx_logits, onnx_session, quantize_onnx_int8,
+                            require_export_extra, verify_onnx)
 from distilbo.config import RUNTIMES
 from distilbo.data.types import Features
+from distilbo.errors import UserError
+from distilbo.evaluate import model_logits
+from distilbo.measure import latency_ms, machine_key
 
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 """The file each ONNX runtime serves, inside the model folder."""
@@ -43,13 +49,9 @@ ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 
 def require_runtime(runtime: str, *, where: str = "[search] runtime") -> None:
     """UserError for an unknown runtime, or for an ONNX runtime without the `export` extra installed."""
-    from distilbo.errors import UserError
-
     if runtime not in RUNTIMES:
         raise UserError(f"{where} = {runtime!r}: use one of {', '.join(RUNTIMES)}")
     if runtime in ONNX_FILES:
-        from distilbo.export import require_export_extra
-
         require_export_extra(what=f"{where} = {runtime!r}")
 
 
@@ -72,31 +74,21 @@ class _Torch(Served):
         self.runtime = "pytorch-bf16" if precision == "bf16" else "pytorch"
 
     def logits(self, features: Features, *, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        from distilbo.evaluate import model_logits
-
         return model_logits(self.model, features, batch_size=batch_size, device=self.device, precision=self.precision)
 
     def latency(self, inputs: Any, *, batch_size: int = 1, repeats: int = 20, warmup: int = 3) -> dict[str, Any]:
-        from distilbo.measure import latency_ms
-
         return {**latency_ms(self.model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup,
                              device=self.device, precision=self.precision), "runtime": self.runtime}
 
 
 class _Onnx(Served):
     def __init__(self, path: Path, *, runtime: str, files: dict[str, str]) -> None:
-        from distilbo.export import onnx_session
-
         self.session, self.runtime, self.files = onnx_session(path), runtime, files
 
     def logits(self, features: Features, *, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        from distilbo.export import onnx_logits
-
         return onnx_logits(self.session, features, batch_size=batch_size)
 
     def latency(self, inputs: Any, *, batch_size: int = 1, repeats: int = 20, warmup: int = 3) -> dict[str, Any]:
-        from distilbo.export import onnx_latency
-
         return {**onnx_latency(self.session, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup),
                 "runtime": self.runtime}
 
@@ -112,8 +104,6 @@ def serve(model: torch.nn.Module, runtime: str, *, folder: Path | str, example: 
         return _Torch(model, precision="fp32", device=device)
     if runtime == "pytorch-bf16":
         return _Torch(model, precision="bf16", device=device)
-    from distilbo.export import export_onnx, quantize_onnx_int8, verify_onnx
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu").eval()
@@ -136,9 +126,6 @@ def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: in
     longest; the padding pattern matters: an all-ones mask takes a faster attention path). Cached per (key,
     lengths, runtime, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) /
     median}."""
-    from distilbo._cache import cached_arrays, content_key
-    from distilbo.measure import latency_ms, machine_key
-
     batch_size, lengths = len(lengths), [int(n) for n in lengths]
 
     def measure() -> dict[str, np.ndarray]:

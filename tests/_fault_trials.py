@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 import _search_trials as st
 from distilbo.report.command import report
-from distilbo.search import run_search, runner
+from distilbo.search import _loop, run_search
 
 out, budget, hook = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 paused = out.parent / "paused"
@@ -41,7 +41,7 @@ def pause(what):
 
 
 if hook == "between":  # trial 1 finished and the loop pruned checkpoints; trial 2 not yet started
-    real_prune = runner.prune_checkpoints
+    real_prune = _loop.prune_checkpoints  # what the worker loop calls after each trial
 
     def prune(study, **kw):
         pruned = real_prune(study, **kw)
@@ -49,7 +49,7 @@ if hook == "between":  # trial 1 finished and the loop pruned checkpoints; trial
             pause("between trials 1 and 2")
         return pruned
 
-    runner.prune_checkpoints = prune
+    _loop.prune_checkpoints = prune
 if hook == "report":  # report.html fully in its temporary file, not yet renamed into place
     real_fsync = os.fsync
 

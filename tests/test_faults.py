@@ -418,17 +418,17 @@ def test_disk_full_while_a_trial_folder_is_made_stops_the_search_with_a_user_err
     cfg = st.make_config(tmp_path / "run", sampler="random")
     run_search(cfg, n_trials=2, trial_fn="_search_trials:smooth", estimate_fn=None, progress=False)
     before = snapshot(cfg)
-    from distilbo.search import runner
+    from distilbo.search import _launch  # run_child, which writes the trial's spec.json
 
-    real = runner.write_json_atomic
+    real = _launch.write_json_atomic
 
     def full(path, obj):
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(runner, "write_json_atomic", full)
+    monkeypatch.setattr(_launch, "write_json_atomic", full)
     with pytest.raises(UserError, match=r"trial folder .*0002: cannot write \(No space left on device\)"):
         run_search(cfg, n_trials=4, trial_fn="_search_trials:smooth", estimate_fn=None, progress=False)
-    monkeypatch.setattr(runner, "write_json_atomic", real)
+    monkeypatch.setattr(_launch, "write_json_atomic", real)
     assert snapshot(cfg) == before
     recs = records(load_study(cfg))
     assert recs[2]["state"] == "FAIL" and "No space left on device" in recs[2]["failure"]

@@ -2,8 +2,10 @@
 and every command's default for a shared setting is the config dataclass's.
 
 The graph is read from the source (ast): module-level AND function-level imports, so a lazy import inside a
-function cannot hide a cycle. TYPE_CHECKING blocks are skipped (they never run). The lazy re-export maps of the
-package `__init__` files use strings, not import statements, and are not edges.
+function cannot hide a cycle. TYPE_CHECKING blocks are skipped (they never run). Dynamic links are edges too: a
+string that names a distilbo module, alone or as `package.module:function` (`python -m distilbo.search._child`, the
+trial function "distilbo.distill.trial:run_trial" a search hands to a child process or a Ray task), docstrings
+aside. The lazy re-export maps of the package `__init__` files (every module is below its package) are not edges.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,9 @@ PURE = ("distilbo.search._rungs", "distilbo.qa.postprocess", "distilbo.qa.squad_
         "distilbo.distill.losses", "distilbo.report.frontier", "distilbo.report.confirmed", "distilbo.pareto",
         "distilbo.names")
 FILE_IO = {"os", "pathlib", "shutil", "tempfile", "io", "glob", "fcntl", "sqlite3"}
+MODULE_STRING = re.compile(r"(distilbo(?:\.[A-Za-z_]\w*)+)(?::[A-Za-z_]\w*)?")
+"""A string that names a module (`distilbo.search._child`) or a function in one (`distilbo.distill.trial:run_trial`)."""
+MAX_SEARCH_LINES = 400
 
 
 def _modules() -> dict[str, Path]:
@@ -37,8 +43,17 @@ MODULES = _modules()
 
 
 def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """(distilbo modules, top-level outside packages) that `path` imports anywhere but under TYPE_CHECKING."""
+    """(distilbo modules, top-level outside packages) that `path` imports anywhere but under TYPE_CHECKING, or
+    names in a module string (dynamic links; not in a package `__init__`)."""
+    return _links(path.read_text(), package=path.name == "__init__.py")
+
+
+def _links(source: str, *, package: bool = False) -> tuple[set[str], set[str]]:
     inner, outer = set(), set()
+    tree = ast.parse(source)
+    docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                  if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.body
+                  and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
 
     def visit(node: ast.AST) -> None:
         for ch in ast.iter_child_nodes(node):
@@ -49,6 +64,9 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
                 names = [a.name for a in ch.names]
             elif isinstance(ch, ast.ImportFrom) and ch.module and ch.level == 0:
                 names = [ch.module] + [f"{ch.module}.{a.name}" for a in ch.names]
+            elif (isinstance(ch, ast.Constant) and isinstance(ch.value, str) and id(ch) not in docstrings
+                  and not package and (m := MODULE_STRING.fullmatch(ch.value)) and m.group(1) in MODULES):
+                inner.add(m.group(1))  # a dynamic link: subprocess `-m`, a "module:function" run elsewhere
             for n in names:
                 if n.split(".")[0] == "distilbo":
                     if n in MODULES:
@@ -57,7 +75,7 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
                     outer.add(n.split(".")[0])
             visit(ch)
 
-    visit(ast.parse(path.read_text()))
+    visit(tree)
     return inner, outer
 
 
@@ -93,6 +111,37 @@ def test_the_import_graph_has_no_cycle():
     state.clear()
     with pytest.raises(AssertionError, match="import cycle"):
         walk("distilbo.names")
+    # ... also one closed by a dynamic link (a module string), as the trial and the search had before issue 32
+    edges["distilbo.pareto"] = _links('import subprocess, sys\n'
+                                      'subprocess.run([sys.executable, "-m", "distilbo.names"])\n')[0]
+    state.clear()
+    with pytest.raises(AssertionError, match="import cycle"):
+        walk("distilbo.names")
+
+
+def test_dynamic_links_are_edges():
+    """Module strings count: the search starts its child with `-m distilbo.search._child` and names the trial
+    function "distilbo.distill.trial:run_trial"; a docstring naming a module is not a link."""
+    assert "distilbo.search._child" in GRAPH["distilbo.search._launch"][0]
+    assert "distilbo.distill.trial" in GRAPH["distilbo.search._objective"][0]
+    assert "distilbo.distill.trial" in GRAPH["distilbo.search.confirm"][0]
+    inner, _ = _links('"""Runs `distilbo.names`."""\nFN = "distilbo.pareto:pareto_front"\nX = "distilbo.nope"\n')
+    assert inner == {"distilbo.pareto"}
+
+
+def test_the_trial_never_imports_the_search():
+    """The search starts the trial (a dynamic link, down); the trial reaches nothing in search/, by import or by
+    name: rung decisions come to it through `distill.rung_report`."""
+    for m in MODULES:
+        if m.startswith("distilbo.distill"):
+            reached = {r for r in _closure(m) if r.startswith("distilbo.search")}
+            assert not reached, f"{m} reaches {sorted(reached)}"
+
+
+def test_no_search_file_is_over_400_lines():
+    """One job per file in search/ (issue 32): none grows past MAX_SEARCH_LINES lines."""
+    long = {p.name: n for p in (PKG / "search").glob("*.py") if (n := len(p.read_text().splitlines())) > MAX_SEARCH_LINES}
+    assert not long, f"search/ files over {MAX_SEARCH_LINES} lines: {long}"
 
 
 def _closure(name: str) -> set[str]:

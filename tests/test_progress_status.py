@@ -22,7 +22,8 @@ from optuna.trial import TrialState
 import _search_trials as st
 from distilbo import progress
 from distilbo.errors import UserError
-from distilbo.search.runner import _describe, _Progress, _running_line, run_child, study_eta
+from distilbo.search._console import Progress as _Progress, describe as _describe, running_line as _running_line
+from distilbo.search.runner import run_child, study_eta
 from distilbo.search.study import status, status_table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

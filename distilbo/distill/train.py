@@ -12,7 +12,7 @@ forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with
 `length_buckets`, `torch_compile` and `fused_optimizer` are speed switches that leave the loss the same up to
 rounding (measured in benchmarks/throughput.py).
 With `[search] rungs` (fractions of the training) and `at_rung(k, student) -> bool`, the loop asks at each rung
-whether to go on and raises `StoppedAtRung(k)` when told to stop (`distilbo.search.early_stop`); the time
+whether to go on and raises `StoppedAtRung(k)` when told to stop (`distilbo.distill.rung_report`); the time
 `at_rung` takes (its dev scoring) is not training time.
 
 Shape glossary:  N features;  L max_seq_length;  B batch rows;  S longest row of a batch
@@ -34,6 +34,7 @@ from distilbo.config import Config
 from distilbo.data.batches import batch_order, bucket_width, model_inputs, to_batch
 from distilbo.data.types import Features
 from distilbo.distill.losses import distillation_loss
+from distilbo.distill.rung_report import StoppedAtRung
 from distilbo.evaluate import uses_token_types
 from distilbo.measure import autocast, train_precision
 
@@ -207,8 +208,6 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
                 if not go_on:
                     if bar is not None:
                         bar.close()
-                    from distilbo.search.early_stop import StoppedAtRung
-
                     raise StoppedAtRung(next_rung)
                 live.phase("training")
                 next_rung += 1

@@ -30,6 +30,7 @@ from distilbo.config import Config
 from distilbo.errors import UserError, custom_code_refused
 from distilbo._cache import cache_dir
 from distilbo._io import write_json_atomic
+from distilbo.distill.rung_report import report_rung
 from distilbo.evaluate import load_qa_model, load_tokenizer
 from distilbo.data.splits import calibration_examples
 
@@ -433,8 +434,6 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
 
     def score_rung(k: int, model: Any) -> bool:
         """Early stopping: the model scored on the first rung_questions dev questions at rung k, reported."""
-        from distilbo.search.early_stop import report_rung
-
         n_rung = min(cfg.search.rung_questions, len(dev_ex))
         rung_f = dev_f.subset(np.flatnonzero(dev_f.example_index < n_rung))
         ev = evaluate_model(model, dev_ex[:n_rung], rung_f, batch_size=cfg.train.eval_batch_size, device=device,

@@ -1,5 +1,6 @@
-"""The search: space (space.py), the Optuna study and its records (study.py), trials in child processes and the
-worker loop (runner.py).
+"""The search: space (space.py), the Optuna study and its records (study.py, over _storage, _samplers, _outcome,
+_liveness, _folders, _records, _table), trials in child processes and the worker loop (runner.py, over _objective,
+_launch, _loop, _ray, _console).
 
     from distilbo.search import run_search, records, status_table
     study = run_search(cfg, n_trials=8)

@@ -27,9 +27,15 @@ import math
 import warnings
 from typing import Any, Callable
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
+
+from distilbo.search.early_stop import stopped_view
+
+# torch and botorch (`_mobo`) are imported inside the functions that fit and optimize: a study with another sampler,
+# or the start-up trials of this one, never load them
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +130,6 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
                  known: Callable[[dict[str, Any]], dict[str, Any]] | None = None, qmc_seed: int | None = None,
                  raw_samples: int = 512, num_restarts: int = 10,
                  stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None) -> None:
-        import numpy as np
-
         self._seed, self._n_startup, self._stopped = seed, n_startup_trials, stopped
         self._objectives = [o["metric"] for o in objectives]
         self._constraints = [(c["metric"], float(c.get("min", -math.inf)), float(c.get("max", math.inf)))
@@ -144,8 +148,6 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
 
     def _view(self, study: optuna.Study) -> Any:
         """The study with its stopped trials as predicted finished ones (`early_stop.WithStopped`), when rungs are on."""
-        from distilbo.search.early_stop import stopped_view
-
         return stopped_view(study, self._stopped)
 
     def _startup(self, study: optuna.Study) -> bool:
@@ -189,8 +191,6 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
         self._qmc.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
-        import numpy as np
-
         self._qmc.reseed_rng()
         self._random.reseed_rng()
         self._rng = np.random.default_rng()
@@ -198,7 +198,7 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
     # -- the suggestion ----------------------------------------------------------------------------
     def problem(self, study: optuna.Study, space: dict[str, BaseDistribution]) -> Any:
         """The `_mobo.Problem` for the study's trials as they are now (no acquisition run)."""
-        import torch
+        import torch  # lazy: torch and botorch only once this sampler fits
 
         from distilbo.search import _mobo
 
@@ -259,7 +259,7 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
             X_pending=torch.tensor(pending, dtype=dt).reshape(-1, d) if pending else None)
 
     def _suggest(self, study: optuna.Study, trial: FrozenTrial, space: dict[str, BaseDistribution]) -> dict | None:
-        from distilbo.search import _mobo
+        from distilbo.search import _mobo  # lazy: botorch only once this sampler fits
 
         p = self.problem(study, space)
         self.last_problem = p
@@ -285,7 +285,7 @@ def _first_params(space: dict[str, BaseDistribution]) -> dict[str, Any]:
 
 
 def _exact_column(known: _Known, space: dict[str, BaseDistribution], names: list[str], metric: str):  # type: ignore[no-untyped-def]
-    import torch
+    import torch  # lazy: torch only once this sampler fits
 
     def f(X: "torch.Tensor") -> "torch.Tensor":
         vals = [float(known({n: decode(space[n], float(u)) for n, u in zip(names, r)})[metric]) for r in X.tolist()]

@@ -1,6 +1,6 @@
 """The process one search trial runs in: `python -m distilbo.search._child TRIAL_DIR/spec.json`.
 
-`distilbo.search.runner.run_child` writes the spec and starts this in a new session (its own process group, so a
+`distilbo.search._launch.run_child` writes the spec and starts this in a new session (its own process group, so a
 time limit kills the trial and everything it started). The spec holds the trial's config, the dotted path of the
 trial function (`module:function`, called as `fn(cfg, trial_dir) -> dict`), the CPU memory limit and the parent's
 `sys.path`. On success the returned metrics go to `trial_dir/metrics.json` (written atomically); on an exception
@@ -23,15 +23,19 @@ import json
 import logging
 import os
 import sys
+import resource
 import threading
 import time
 import traceback
+import typing
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from distilbo import progress
 from distilbo._io import write_json_atomic
-from distilbo.search.early_stop import EXIT_STOPPED, StoppedAtRung
+from distilbo.config import SECTIONS, Config
+from distilbo.distill.rung_report import EXIT_STOPPED, StoppedAtRung
 
 EXIT_ERROR = 3
 OOM_HINTS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory",
@@ -50,10 +54,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def config_from_dict(d: dict[str, Any]) -> Any:
     """Inverse of `config_to_dict` (no re-validation: the parent validated it)."""
-    import typing
-
-    from distilbo.config import SECTIONS, Config
-
     hints = typing.get_type_hints(Config)
     return Config(**{sec: hints[sec](**d[sec]) for sec in SECTIONS}, source=d.get("source", "<defaults>"))
 
@@ -89,7 +89,7 @@ def failure_reason(exc: BaseException) -> str:
     return (f"out of memory: {text}" if is_oom(exc) else text)[:300]
 
 
-def _exit_when_orphaned(parent: int) -> None:
+def exit_when_orphaned(parent: int) -> None:
     """Watchdog thread: the parent (the search worker) died -> exit at once instead of training for nobody."""
     def watch() -> None:
         while os.getppid() == parent:
@@ -102,8 +102,6 @@ def _exit_when_orphaned(parent: int) -> None:
 def _limit_memory(limit: int | None) -> None:
     if not limit:
         return
-    import resource
-
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
@@ -140,10 +138,8 @@ def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     trial_dir = Path(spec["trial_dir"])
     _setup_logging()
-    from distilbo import progress
-
     progress.configure(trial_dir / progress.FILE)
-    _exit_when_orphaned(spec["parent_pid"])
+    exit_when_orphaned(spec["parent_pid"])
     for p in reversed(spec.get("sys_path", [])):
         if p not in sys.path:
             sys.path.insert(0, p)
@@ -153,7 +149,7 @@ def main(spec_path: str) -> int:
         metrics = fn(config_from_dict(spec["config"]), trial_dir)
         write_json_atomic(trial_dir / "metrics.json", metrics)
         return 0
-    except StoppedAtRung as e:  # the search stopped it early (search.early_stop): not a failure
+    except StoppedAtRung as e:  # the search stopped it early (distill.rung_report, search.early_stop): not a failure
         write_json_atomic(trial_dir / "stopped.json", {"rung": e.rung})
         return EXIT_STOPPED
     except BaseException as e:  # noqa: BLE001  (MemoryError, SystemExit, KeyboardInterrupt: all a failed trial)

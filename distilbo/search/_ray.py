@@ -3,9 +3,9 @@
     study = run_search(cfg.with_overrides({"executor": "ray", "ray_address": "auto"}), workers=8)
 
 What stays as with local processes: the study on its storage is the one source of truth, read and written only by
-this (driver) process; the search's `[search] workers` threads each run the worker loop (`runner.work`), so running
+this (driver) process; the search's `[search] workers` threads each run the worker loop (`_loop.work`), so running
 trials are pending points for the samplers and the budget is shared exactly as with local workers. Only the step
-"run this trial's child process" moves: `RayExecutor` has the signature of `runner.run_child` and runs run_child
+"run this trial's child process" moves: `RayExecutor` has the signature of `_launch.run_child` and runs run_child
 itself inside a Ray task on whichever node has the trial's resources (`[run] trial_cpus`, `trial_gpus`, and
 `[search] trial_memory_limit` as the task's `memory`), so the child keeps its process group, time limit, memory
 limit and failure classification.
@@ -21,7 +21,7 @@ Without a shared filesystem:
     stays on the node that ran the trial unless `[run] out` is a shared folder (README, "Running on a Ray
     cluster").
   * a lost node or worker (the task dies with Ray's NodeDiedError, WorkerCrashedError, ...) is not the trial's
-    doing: `study.TrialLost` leaves that trial FAIL with the reason in its `failure` user attr, it does not count
+    doing: `_outcome.TrialLost` leaves that trial FAIL with the reason in its `failure` user attr, it does not count
     toward the budget, and the search (or a rerun) runs another trial in its place.
 
 Ray is an optional extra (`pip install 'distilbo[ray]'`): it is imported inside the functions here, and this module
@@ -41,10 +41,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from optuna.trial import TrialState
+
 from distilbo.errors import UserError
 from distilbo.search._child import config_from_dict, config_to_dict
 from distilbo.search.early_stop import StoppedAtRung
-from distilbo.search.study import TrialFailure, TrialLost
+from distilbo.search._outcome import TrialFailure, TrialLost
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -63,7 +65,7 @@ NODE_ENV = "DISTILBO_RAY_NODE"
 
 def _ray() -> Any:
     try:
-        import ray
+        import ray  # lazy: the optional `ray` extra (so are the other `import ray` below)
     except ImportError:
         raise UserError("executor 'ray' needs Ray: pip install 'distilbo[ray]' (or use [run] executor = \"local\")") \
             from None
@@ -137,7 +139,7 @@ def _read(path: Path, tail: int | None = None) -> str | None:
 
 
 def _trial_task(payload: dict[str, Any], relay: Any, run_child: Callable[..., dict]) -> dict[str, Any]:
-    """Body of the Ray task: `run_child` (`runner.run_child`, passed by reference) on this node; rung reports and
+    """Body of the Ray task: `run_child` (`_launch.run_child`, passed by reference) on this node; rung reports and
     progress through `relay`."""
     import ray
 
@@ -183,7 +185,7 @@ def _trial_task(payload: dict[str, Any], relay: Any, run_child: Callable[..., di
 
 # ---------------------------------------------------------------------------------------------- the driver side
 class RayExecutor:
-    """`runner.run_child` with the child on a Ray node (see the module docstring). One per search; thread-safe."""
+    """`_launch.run_child` with the child on a Ray node (see the module docstring). One per search; thread-safe."""
 
     def __init__(self, cfg: "Config", *, run_child: Callable[..., dict]) -> None:
         ray = _ray()
@@ -283,11 +285,9 @@ class RayExecutor:
 
 # ---------------------------------------------------------------------------------------------- the workers
 def run_in_threads(study: Any, workers: int, loop: Callable[[], None], *, tick: Callable[[], None]) -> None:
-    """Run `loop()` (the worker loop, `runner.work`) in `workers` threads and wait for them, calling `tick()` about
+    """Run `loop()` (the worker loop, `_loop.work`) in `workers` threads and wait for them, calling `tick()` about
     once a second; the first error of a thread is raised here. As with local workers, thread i > 0 starts once i
     queued trials (the baseline) are taken: one queued trial must not go to two workers."""
-    from optuna.trial import TrialState
-
     errors: list[BaseException] = []
 
     def queued() -> int:

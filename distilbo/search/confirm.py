@@ -7,7 +7,7 @@ held-out test split, in parallel workers like trials, resumable.
 A search selects on one noisy draw per configuration, so the frontier keeps the lucky ones (the winner's curse).
 Each feasible frontier trial and the baseline (which hold every scenario pick) is trained again with the seeds
 `s + 1 ... s + k` (`s` its own seed), everything else as the trial ran, by `distilbo.distill.trial:run_trial_with_test`
-in a child process (`runner.run_child`: time and memory limits, a crash is a failed run, not a dead command).
+in a child process (`_launch.run_child`: time and memory limits, a crash is a failed run, not a dead command).
 
 Records: one study user attribute per run, `confirm:<trial>:<seed>` = {trial, seed, state ("running", "ok",
 "failed"), metrics, failure, worker, heartbeat, started, finished, run_dir}, in the study's own storage (SQLite,
@@ -34,9 +34,12 @@ import optuna
 
 from distilbo.config import parse_bytes, parse_space
 from distilbo.errors import UserError
-from distilbo.search.runner import run_child
-from distilbo.search.study import (TrialFailure, _jsonable, _process_start, load_study, records, study_dir,
-                                   worker_identity)
+from distilbo.search._folders import study_dir
+from distilbo.search._launch import run_child
+from distilbo.search._liveness import process_start, worker_identity
+from distilbo.search._outcome import TrialFailure, jsonable
+from distilbo.search._records import records
+from distilbo.search.study import load_study
 
 if TYPE_CHECKING:
     from distilbo.config import Config
@@ -67,7 +70,7 @@ def _alive(run: dict[str, Any], *, grace_period: float, now: float) -> bool:
     """Whether a "running" record's worker may still be at it (the rule `study.fail_stale_trials` uses)."""
     owner = run.get("worker") or {}
     if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        started = _process_start(owner["pid"])
+        started = process_start(owner["pid"])
         return started is not None and (owner.get("pid_start") is None or started != started  # NaN: not ours to see
                                         or abs(started - owner["pid_start"]) <= 1.0)
     beat = run.get("heartbeat")
@@ -150,7 +153,7 @@ def confirm(cfg: "Config", *, seeds: int | None = None, workers: int | None = No
             tcfg = trial_config(cfg, rec, seed)
             metrics = run_child(tcfg, run_dir, trial_fn=trial_fn, timeout=s.trial_timeout, memory_limit=memory_limit,
                                 heartbeat=beat, heartbeat_interval=s.heartbeat_interval)
-            result = {**entry, "state": "ok", "metrics": _jsonable(metrics), "finished": time.time()}
+            result = {**entry, "state": "ok", "metrics": jsonable(metrics), "finished": time.time()}
         except TrialFailure as e:
             result = {**entry, "state": "failed", "failure": str(e), "finished": time.time()}
         except Exception as e:  # noqa: BLE001  (a bad setting or a storage hiccup: this run failed, not the rest)

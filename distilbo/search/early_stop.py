@@ -5,10 +5,11 @@ answers, with the other trials' rung results from the study's storage. The ranki
     if not report_rung(trial_dir, k, {"HasAns_forced_f1": 41.2, "num_parameters": 9.3e6}):
         raise StoppedAtRung(k)
 
-Protocol. The trial runs in a child process (`search.runner.run_child`): `report_rung` writes `rung-K.json` into
-the trial folder and waits for `rung-K-decision.json`, which the parent writes after `decide` (the parent polls the
-folder while it waits for the child). A trial function run in the search's own process (tests, debugging) gets
-the same answer through an in-process hook. Outside a search (`distilbo distill`), every rung answers "go on".
+Protocol. The trial runs in a child process (`search._launch.run_child`): `report_rung` (`distill.rung_report`,
+the trial's side, re-exported here) writes `rung-K.json` into the trial folder and waits for `rung-K-decision.json`,
+which the parent writes after `decide` (the parent polls the folder while it waits for the child). A trial function
+run in the search's own process (tests, debugging) gets the same answer through an in-process hook. Outside a
+search (`distilbo distill`), every rung answers "go on".
 
 The decision (`decide`): the trial's rung result is stored first, as user attr `rung_K` = {metrics, continued} on
 its Optuna trial, so every worker on the storage sees every rung result; then the trial is ranked with all trials
@@ -31,70 +32,21 @@ full fidelity: 2,228). tpe, nsga2 and random never see stopped trials (Optuna's 
 from __future__ import annotations
 
 import json
-import os
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+import optuna
+from optuna.trial import TrialState
 
 from distilbo._io import write_json_atomic
+# the trial's side of the protocol lives below the search and the trial (distill.rung_report); re-exported here
+from distilbo.distill.rung_report import (ENV, EXIT_STOPPED, Decider, StoppedAtRung, answering, report_rung,  # noqa: F401
+                                          rung_file)
+from distilbo.search._rungs import continues, predicted_final, violations
 
 if TYPE_CHECKING:
-    import optuna
-
     from distilbo.config import Config
-
-EXIT_STOPPED = 4
-"""Exit code of a trial child that stopped at a rung (EXIT_ERROR is 3)."""
-ENV = "DISTILBO_RUNG_PARENT"
-"""Set in a trial child's environment when a search process answers its rung reports through files."""
-
-Decider = Callable[[int, dict[str, Any]], bool]
-_in_process: list[Decider] = []
-
-
-class StoppedAtRung(Exception):
-    """Raised by a trial function when the search stops it at rung `rung`."""
-
-    def __init__(self, rung: int) -> None:
-        super().__init__(f"stopped at rung {rung}")
-        self.rung = rung
-
-
-def rung_file(trial_dir: Path, rung: int, *, decision: bool = False) -> Path:
-    return Path(trial_dir) / (f"rung-{rung}-decision.json" if decision else f"rung-{rung}.json")
-
-
-# ---------------------------------------------------------------------------------------------- trial side
-def report_rung(trial_dir: Path | str, rung: int, metrics: dict[str, Any], *, poll: float = 0.2,
-                timeout: float = 3600.0) -> bool:
-    """The trial's dev metrics at rung `rung` (0-based) -> True to go on, False to stop (raise StoppedAtRung)."""
-    metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.integer, np.floating))}
-    if _in_process:
-        return _in_process[-1](rung, metrics)
-    if not os.environ.get(ENV):
-        return True  # not inside a search: nothing to compare with
-    write_json_atomic(rung_file(trial_dir, rung), {"rung": rung, "metrics": metrics})
-    answer = rung_file(trial_dir, rung, decision=True)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            return bool(json.loads(answer.read_text())["continue"])
-        except (FileNotFoundError, ValueError, KeyError):
-            time.sleep(poll)
-    return True  # the parent never answered (it is gone or wedged): training on is the safe choice
-
-
-@contextmanager
-def answering(decide: Decider) -> Iterator[None]:
-    """Within the block, `report_rung` in this process is answered by `decide(rung, metrics)` (in-process trials)."""
-    _in_process.append(decide)
-    try:
-        yield
-    finally:
-        _in_process.remove(decide)
 
 
 # ---------------------------------------------------------------------------------------------- search side
@@ -129,8 +81,6 @@ def rung_points(rows: list[dict[str, Any]], objectives: list[dict[str, Any]]) ->
 def decide(trial: "optuna.trial.Trial", cfg: "Config", rung: int, metrics: dict[str, Any],
            known: dict[str, Any]) -> bool:
     """Store this trial's rung result, rank it with every trial that reached the rung, and say if it goes on."""
-    from distilbo.search._rungs import continues, violations
-
     s = cfg.search
     row = {**{k: v for k, v in known.items() if isinstance(v, (int, float))}, **metrics}
     key = f"rung_{rung}"
@@ -152,11 +102,6 @@ def stopped_as_finished(trials: "list[optuna.trial.FrozenTrial]", objectives: li
     rung (`_rungs.predicted_final`), constraints = `constraints(metrics)` (study.constraint_values of a trial that
     ran: `failed` = -1). A stopped trial with an objective or constraint metric (`constraint_metrics`) that is
     neither known nor predictable is left out."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from distilbo.search._rungs import predicted_final
-
     def ok(t: "optuna.trial.FrozenTrial") -> bool:
         return t.state == TrialState.COMPLETE and not t.user_attrs.get("failure") and not t.user_attrs.get("skipped")
 
@@ -205,8 +150,6 @@ class WithStopped:
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None,
                     use_cache: bool = False) -> "list[optuna.trial.FrozenTrial]":
-        from optuna.trial import TrialState
-
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
         if states is not None and TrialState.COMPLETE not in states:
             return trials

@@ -24,10 +24,11 @@ from typing import Any
 import optuna
 
 from distilbo._secrets import mask_url
-from distilbo.config import Config, storage_file
+from distilbo.config import Config
 from distilbo.errors import UserError
 from distilbo.search._child import config_from_dict, config_to_dict
-from distilbo.search.study import load_study, open_storage
+from distilbo.search._storage import Storage, open_storage
+from distilbo.search.study import load_study
 
 CONFIG_ATTR = "config"
 """Study user attr holding the config of the last search on it (nested dicts, `_child.config_to_dict`)."""
@@ -48,13 +49,13 @@ def _study_name(url: str, name: str | None) -> str:
     if name is not None:
         return name
     probe = Config().with_overrides({"storage": url})
-    local = storage_file(probe.storage_url)
-    if local is not None and not Path(local).is_file():
-        raise UserError(f"no study at {mask_url(probe.storage_url)}; check the path, or run `distilbo search` first")
-    names = optuna.get_all_study_names(open_storage(probe))
+    storage = Storage.of(probe)
+    if storage.missing():
+        raise UserError(f"no study at {storage.label}; check the path, or run `distilbo search` first")
+    names = optuna.get_all_study_names(open_storage(probe, storage))
     if len(names) == 1:
         return names[0]
-    raise UserError(f"storage {mask_url(probe.storage_url)} holds {len(names)} studies "
+    raise UserError(f"storage {storage.label} holds {len(names)} studies "
                     f"({', '.join(names) or 'none'}); pass --study NAME")
 
 
@@ -96,9 +97,9 @@ def config_from_storage(url: str, name: str | None = None, overrides: dict[str, 
         study = load_study(probe)
     stored = study.user_attrs.get(CONFIG_ATTR)
     cfg = _config(stored if isinstance(stored, dict) else _from_trials(study), study)
-    where = {"storage": probe.storage_url, "study": name}
-    local = storage_file(probe.storage_url)
-    if not cfg.run_dir.is_dir() and local is not None:
-        where["out"] = str(Path(local).resolve().parent)
-    cfg = cfg.with_overrides(where, origin=f"study '{name}' in {mask_url(probe.storage_url)}")
+    storage = Storage.of(probe)
+    where = {"storage": storage.url, "study": name}
+    if not cfg.run_dir.is_dir() and storage.file is not None:
+        where["out"] = str(Path(storage.file).resolve().parent)
+    cfg = cfg.with_overrides(where, origin=f"study '{name}' in {storage.label}")
     return cfg.with_overrides(overrides or {}) if overrides else cfg
