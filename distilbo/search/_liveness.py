@@ -45,23 +45,30 @@ def claim_trial(trial: Trial) -> None:
     trial.set_user_attr("heartbeat", time.time())
 
 
-def _stale_reason(t: FrozenTrial, *, grace_period: float, now: float) -> str | None:
-    """Why RUNNING trial `t` is abandoned, or None while its worker may still be at it."""
-    owner = t.user_attrs.get("worker")
+def worker_gone(owner: Any, last_beat: float | None, *, grace_period: float, now: float) -> str | None:
+    """Why the worker `owner` ({"host", "pid", "pid_start"}, `worker_identity`) is gone, or None while it may still
+    be at its work: on this host by its pid (and the pid's start time, against pid reuse), elsewhere by its last
+    heartbeat (`last_beat`, epoch seconds) older than `grace_period` s. Used for trials and confirmation runs."""
     if isinstance(owner, dict) and owner.get("host") == socket.gethostname():
         pid, started = owner.get("pid"), owner.get("pid_start")
         if pid == os.getpid():
             return None  # this very process runs it
         alive = process_start(int(pid)) if isinstance(pid, int) else None
         if alive is None or (started is not None and not math.isnan(alive) and abs(alive - started) > 1.0):
-            return f"worker died (pid {pid} on {owner['host']}); {INTERRUPTED}"
+            return f"worker died (pid {pid} on {owner['host']})"
         return None
+    if last_beat is not None and now - last_beat > grace_period:
+        return f"worker died (no heartbeat for {now - last_beat:.0f} s)"
+    return None
+
+
+def _stale_reason(t: FrozenTrial, *, grace_period: float, now: float) -> str | None:
+    """Why RUNNING trial `t` is abandoned, or None while its worker may still be at it."""
     last = t.user_attrs.get("heartbeat")
     if not isinstance(last, (int, float)):
         last = t.datetime_start.timestamp() if t.datetime_start else None
-    if last is not None and now - last > grace_period:
-        return f"worker died (no heartbeat for {now - last:.0f} s); {INTERRUPTED}"
-    return None
+    gone = worker_gone(t.user_attrs.get("worker"), last, grace_period=grace_period, now=now)
+    return None if gone is None else f"{gone}; {INTERRUPTED}"
 
 
 def fail_stale_trials(study: optuna.Study, *, grace_period: float) -> list[int]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import sys
 import threading
 import time
@@ -36,7 +35,7 @@ from distilbo.config import parse_bytes, parse_space
 from distilbo.errors import UserError
 from distilbo.search._folders import study_dir
 from distilbo.search._launch import run_child
-from distilbo.search._liveness import process_start, worker_identity
+from distilbo.search._liveness import worker_gone, worker_identity
 from distilbo.search._outcome import TrialFailure, jsonable
 from distilbo.search._records import records
 from distilbo.search.study import load_study
@@ -67,14 +66,10 @@ def targets(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _alive(run: dict[str, Any], *, grace_period: float, now: float) -> bool:
-    """Whether a "running" record's worker may still be at it (the rule `study.fail_stale_trials` uses)."""
-    owner = run.get("worker") or {}
-    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int):
-        started = process_start(owner["pid"])
-        return started is not None and (owner.get("pid_start") is None or started != started  # NaN: not ours to see
-                                        or abs(started - owner["pid_start"]) <= 1.0)
+    """Whether a "running" record's worker may still be at it (the rule `fail_stale_trials` uses for trials)."""
     beat = run.get("heartbeat")
-    return isinstance(beat, (int, float)) and now - beat <= grace_period
+    return worker_gone(run.get("worker"), beat if isinstance(beat, (int, float)) else 0.0,  # none: long gone
+                       grace_period=grace_period, now=now) is None
 
 
 def _taken(run: dict[str, Any] | None, *, grace_period: float, now: float) -> bool:
