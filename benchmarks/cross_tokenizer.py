@@ -110,7 +110,8 @@ def targets(vocab: str, init: Path) -> dict:
     student's own training + transfer windows (T = 1, the config's): the exact targets are the teacher reading
     those windows (the same run's), the mapped ones the teacher reading its own windows, carried over by
     `map_teacher_logits` (the cross run's). Per window and for start and end: KL(exact || mapped), whether the
-    two argmaxes agree, and the [CLS] mass of each. Logits come from the cache the runs filled."""
+    two argmaxes agree, and the [CLS] mass of each; on the labeled training windows also how often each argmax is
+    the gold token. Logits come from the cache the runs filled."""
     import dataclasses
 
     import numpy as np
@@ -161,11 +162,15 @@ def targets(vocab: str, init: Path) -> dict:
                "teacher_tokens_not_kept": round(float(counts[np.setdiff1d(np.arange(V), kept)].sum() / counts.sum()), 4)}
         for side, pr, qr in (("start", p_raw[0], mapped[0]), ("end", p_raw[1], mapped[1])):
             p, q = softmax(np.asarray(pr), lengths), softmax(np.asarray(qr), lengths)
+            gold = getattr(s_f, f"{side}_positions") if name == "train" else None
             kl = np.where(p > 0, p * (np.log(np.maximum(p, 1e-300)) - np.log(np.maximum(q, 1e-300))), 0).sum(1)
             row[side] = {"kl_mean": round(float(kl.mean()), 4), "kl_median": round(float(np.median(kl)), 4),
                          "argmax_agree": round(float((p.argmax(1) == q.argmax(1)).mean()), 4),
                          "cls_mass_exact": round(float(p[:, 0].mean()), 4),
                          "cls_mass_mapped": round(float(q[:, 0].mean()), 4)}
+            if gold is not None:  # labeled windows: how often each target's argmax is the gold token ([CLS] = 0)
+                row[side]["gold_argmax_exact"] = round(float((p.argmax(1) == gold).mean()), 4)
+                row[side]["gold_argmax_mapped"] = round(float((q.argmax(1) == gold).mean()), 4)
         out[name] = row
     return out
 
