@@ -252,8 +252,9 @@ def test_metrics(folder: Path, cfg: "Config", *, threshold: float) -> dict[str, 
 
 def shipped_threshold(metrics: dict[str, Any], trial_config: dict[str, Any]) -> dict[str, Any]:
     """The no-answer threshold an export ships (null - best span score above which it answers ""): the trial's
-    best-F1 threshold on its dev questions (`null_threshold`, `distilbo.qa.calibrate`); for a trial recorded before
-    that existed, the official `best_f1_thresh` turned into score units; else the trial's own setting.
+    best-F1 threshold on its dev questions or its calibration split (`null_threshold`, `distilbo.qa.calibrate`); for a
+    trial recorded before that existed, the official `best_f1_thresh` turned into score units; else the trial's own
+    setting.
     {"value", "source"}."""
     value = metrics.get("null_threshold")
     if isinstance(value, (int, float)) and math.isfinite(value):
@@ -508,7 +509,7 @@ model = AutoModelForQuestionAnswering.from_pretrained(path).eval()
 def answer(question, context, max_seq_length={max_seq_length}, doc_stride={doc_stride}, max_query_length={max_query_length},
            n_best_size={n_best_size}, max_answer_length={max_answer_length}, null_score_diff_threshold=None):
     """(answer text, "" when the context does not answer the question; best span score; null score)."""
-    if null_score_diff_threshold is None:  # the calibrated threshold this folder ships with (best F1 on dev)
+    if null_score_diff_threshold is None:  # the calibrated threshold this folder ships with
         null_score_diff_threshold = getattr(model.config, "null_score_diff_threshold", 0.0)
     question = question.lstrip()
     q = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
