@@ -38,13 +38,7 @@ from distilbo.search.study import load_study, records, study_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from no_answer import auc  # noqa: E402
-
-DANUBE = ("The Danube is Europe's second-longest river. It rises in the Black Forest in Germany and flows through "
-          "Vienna, Bratislava, Budapest and Belgrade before emptying into the Black Sea. Vienna has about two million "
-          "inhabitants.")
-QUESTIONS = (("Into which sea does the Danube empty?", "Black Sea"), ("Where does the Danube rise?", "Black Forest"),
-             ("Who designed the first bridge in Budapest?", ""), ("What is the population of Belgrade?", ""))
-
+from threshold_rules import DANUBE, QUESTIONS  # noqa: E402
 
 def train(cfg, runs: Path, trials: list[int], seed: int, alpha: float) -> None:
     from distilbo.distill.trial import run_trial_with_test
@@ -80,9 +74,9 @@ def danube(model_dir: Path) -> list[dict]:
     from distilbo.export import answer
 
     out = []
-    for q, gold in QUESTIONS:
+    for q, golds in QUESTIONS:
         a = answer(model=str(model_dir), question=q, context=DANUBE)
-        out.append({"question": q, "gold": gold, "answer": a["answer"], "best_span": a["best_span"],
+        out.append({"question": q, "gold": golds[0] if golds else "", "answer": a["answer"], "best_span": a["best_span"],
                     "margin": a["null_margin"], "threshold": a["null_threshold"]})
     return out
 
