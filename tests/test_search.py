@@ -423,6 +423,35 @@ def test_resume_continues_the_sobol_sequence(tmp_path):
     assert len(counters) == 1
 
 
+@pytest.mark.parametrize("sampler", ["botorch", "gp"])
+def test_a_trial_asked_beside_the_running_baseline_is_a_sobol_point(tmp_path, sampler):
+    """A second local worker (its own seed) asks for its first trial while the baseline runs and no trial has
+    registered a parameter yet: it gets the first Sobol point of the study's one stream, the one a single worker
+    draws after the baseline (the 2026-12-07 quick start's trial 1 was the first point of a second stream, seeded
+    by the worker, and trial 2 the first of the study's)."""
+    cfg = st.make_config(tmp_path, sampler=sampler, n_startup_trials=4)
+    space = [p for p in parse_space(cfg.search.space, where="test") if p.kind != "fixed"]
+
+    def first_startup_point(concurrent: bool) -> dict:
+        # the concurrent one is the second local worker's sampler: its seed is [run] seed + 1
+        sampler = make_sampler(cfg, seed=cfg.run.seed + 1 if concurrent else None)
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        study.enqueue_trial({"n_layers": 3, "n_heads": 4, "learning_rate": 5e-5})
+        baseline = study.ask()
+        if not concurrent:
+            sample(baseline, space)
+            study.tell(baseline, [10.0, 1e6])
+        trial = study.ask()
+        params = sample(trial, space)
+        if sampler == "botorch":
+            assert study.trials[trial.number].system_attrs["suggested_by"] == "sobol"
+        return params
+
+    alone, beside = first_startup_point(False), first_startup_point(True)
+    assert beside == alone
+    assert beside != {"n_layers": 3, "n_heads": 4, "learning_rate": 5e-5}
+
+
 def test_a_custom_trial_functions_own_metric_is_an_objective_and_a_constraint(tmp_path):
     """[search] metrics names what a user's trial function returns; the study optimizes it like a built-in."""
     objectives = [{"metric": "exact_int8", "direction": "maximize"}, {"metric": "num_parameters", "direction": "minimize"}]

@@ -11,12 +11,14 @@ import warnings
 from typing import Any, Callable
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from distilbo.config import SAMPLERS, Config, parse_space
 from distilbo.search._botorch import QmcThenBoTorch
 from distilbo.search._outcome import constraint_values
 from distilbo.search.early_stop import stopped_as_finished, stopped_view
+from distilbo.search.space import distributions, unfixed
 
 
 class QmcThenGp(optuna.samplers.BaseSampler):
@@ -28,11 +30,14 @@ class QmcThenGp(optuna.samplers.BaseSampler):
     its sample index in the study (a system attr keyed by the seed), so a resumed study, or several workers on one
     study, continue one Sobol sequence with no repeated point (a per-process seed would start a new sequence).
     QMCSampler draws a study's very first trial at random (it needs one trial to know the search space); with the
-    baseline enqueued (the default), that first trial is the baseline."""
+    baseline enqueued (the default), that first trial is the baseline. Start-up points are drawn in `declared`, the
+    config's space, when given: read off the trials, it can be partial while the baseline is still registering its
+    parameters, and a second worker's first trial then got a Sobol point of a few of them and the rest at random."""
 
     def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None,
-                 stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None) -> None:
-        self._n_startup, self._stopped = n_startup_trials, stopped
+                 stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None,
+                 declared: dict[str, BaseDistribution] | None = None) -> None:
+        self._n_startup, self._stopped, self._declared = n_startup_trials, stopped, dict(declared or {})
         qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -48,7 +53,11 @@ class QmcThenGp(optuna.samplers.BaseSampler):
         return self._qmc if done < self._n_startup else self._gp
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
-        return self._active(self._view(study)).infer_relative_search_space(study, trial)
+        sampler = self._active(self._view(study))
+        space = sampler.infer_relative_search_space(study, trial)  # (QMCSampler's also draws its first trial at random)
+        if sampler is self._qmc and self._declared:
+            return unfixed(self._declared, trial)
+        return space
 
     def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
         view = self._view(study)
@@ -113,16 +122,22 @@ def make_sampler(cfg: Config, *, seed: int | None = None,
     """The `[search] sampler`: botorch (constrained qLogNEHVI, failures and exact metrics modeled apart), gp
     (Optuna's constrained log-EHVI), tpe, nsga2 or random; seeded by `[run] seed` (see `PerProcessSeed` for several
     processes on one study). `estimate(cfg) -> dict` is the search's pre-training estimate: with botorch, the
-    objectives and constraint metrics it returns are modeled exactly."""
+    objectives and constraint metrics it returns are modeled exactly. `seed` (a local worker's: `[run] seed` plus
+    its index) seeds the model and random parts; the start-up's Sobol stream is always `[run] seed`'s, so every
+    worker on the study continues one sequence (a worker seed of its own drew the first point of a second one)."""
     seed = cfg.run.seed if seed is None else seed
     known = _known_fn(cfg, estimate) if estimate is not None else None
-    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s, qmc_seed=seed, known=known), seed)
+    return PerProcessSeed(lambda s: _base_sampler(cfg, seed=s, qmc_seed=cfg.run.seed, known=known), seed)
 
 
 def _known_fn(cfg: Config, estimate: Any) -> Any:
     """params -> estimate of the trial config they make (the space's fixed values applied too)."""
     fixed = {p.name: p.value for p in parse_space(cfg.search.space, where=cfg.source) if p.kind == "fixed"}
     return lambda params: dict(estimate(cfg.with_overrides({**fixed, **params}, origin="sampler")) or {})
+
+
+def _declared(cfg: Config) -> dict[str, BaseDistribution]:
+    return distributions(parse_space(cfg.search.space, where=cfg.source))
 
 
 def _base_sampler(cfg: Config, *, seed: int | None, qmc_seed: int | None = None,
@@ -135,9 +150,11 @@ def _base_sampler(cfg: Config, *, seed: int | None, qmc_seed: int | None = None,
 _BUILDERS: dict[str, Callable[[Config, Any, Any, Any], optuna.samplers.BaseSampler]] = {
     "botorch": lambda cfg, seed, qmc_seed, known: QmcThenBoTorch(
         seed=seed, n_startup_trials=cfg.search.n_startup_trials, objectives=cfg.search.objectives,
-        constraints=cfg.search.constraints, known=known, qmc_seed=qmc_seed, stopped=_stopped_fn(cfg)),
+        constraints=cfg.search.constraints, known=known, qmc_seed=qmc_seed, stopped=_stopped_fn(cfg),
+        declared=_declared(cfg)),
     "gp": lambda cfg, seed, qmc_seed, known: QmcThenGp(
-        seed=seed, n_startup_trials=cfg.search.n_startup_trials, qmc_seed=qmc_seed, stopped=_stopped_fn(cfg)),
+        seed=seed, n_startup_trials=cfg.search.n_startup_trials, qmc_seed=qmc_seed, stopped=_stopped_fn(cfg),
+        declared=_declared(cfg)),
     "tpe": lambda cfg, seed, qmc_seed, known: optuna.samplers.TPESampler(
         seed=seed, n_startup_trials=cfg.search.n_startup_trials, multivariate=True, constant_liar=True),
     "nsga2": lambda cfg, seed, qmc_seed, known: optuna.samplers.NSGAIISampler(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import optuna
+
 from distilbo.config import Config, Param
 from distilbo.errors import ConfigError
 
@@ -35,6 +37,29 @@ def suggest(trial: Any, p: Param) -> Any:
     if p.kind == "categorical":
         return trial.suggest_categorical(p.name, list(p.choices))
     return p.value
+
+
+def distributions(params: list[Param]) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The searched parameters as the Optuna distributions `suggest` registers (fixed values left out), in config
+    order: the space a start-up sampler draws from before any trial has registered its own."""
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    for p in params:
+        if p.kind == "float":
+            out[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif p.kind == "int":
+            out[p.name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.log,
+                                                               step=int(p.step or 1))
+        elif p.kind == "categorical":
+            out[p.name] = optuna.distributions.CategoricalDistribution(list(p.choices))
+    return out
+
+
+def unfixed(declared: dict[str, optuna.distributions.BaseDistribution], trial: Any
+            ) -> dict[str, optuna.distributions.BaseDistribution]:
+    """`declared` less the parameters an enqueued trial (`trial`, a FrozenTrial) already fixes: for the baseline
+    that is all of them, so it draws no quasi-random point (and uses up none of the Sobol sequence)."""
+    fixed = trial.system_attrs.get("fixed_params") or {}
+    return {n: d for n, d in declared.items() if n not in fixed}
 
 
 def baseline_params(cfg: Config, params: list[Param]) -> dict[str, Any]:
