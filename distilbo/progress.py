@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from distilbo._io import write_atomic
 
 FILE = "progress.json"
 log = logging.getLogger(__name__)
@@ -58,10 +59,8 @@ class Reporter:
     def _write(self) -> None:
         now = self.clock()
         self.state["updated"] = now
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
         try:
-            tmp.write_text(json.dumps(self.state, default=float))
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(self.state, default=float))
             self._written = now
         except (OSError, TypeError, ValueError):
             pass

@@ -46,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from distilbo._io import write_atomic
 from distilbo.names import group_of
 from distilbo.pareto import is_failure, is_success, meets_constraints, metric_value, non_dominated_mask, pareto_front
 from distilbo.report.frontier import importance_sentence
@@ -89,21 +90,8 @@ def _script_json(value: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _remove_stale_tmp(folder: Path) -> None:
-    """Delete `.NAME.PID.tmp` files `_atomic_write` left when process PID was killed (it is no longer running)."""
+    """Delete `.NAME.PID.tmp` files `write_atomic` left when process PID was killed (it is no longer running)."""
     for tmp in folder.glob(".*.*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -1060,14 +1048,14 @@ def write_report(records: Sequence[Record], *, out_dir: str | Path, study_name: 
              "json": out / "frontier.json"}
     png = frontier_png(recs, objectives=objectives, constraints=constraints, study_name=study_name,
                        x_metric=x_metric, y_metric=y_metric, confirmed=confirmed)
-    _atomic_write(paths["png"], png)
-    _atomic_write(paths["csv"], trials_csv(recs, objectives=objectives, constraints=constraints).encode("utf-8"))
-    _atomic_write(paths["json"], frontier_json(recs, study_name=study_name, objectives=objectives,
+    write_atomic(paths["png"], png, fsync=True)
+    write_atomic(paths["csv"], trials_csv(recs, objectives=objectives, constraints=constraints), fsync=True)
+    write_atomic(paths["json"], frontier_json(recs, study_name=study_name, objectives=objectives,
                                                constraints=constraints, scenarios=scenarios, confirmed=confirmed,
-                                               marks=marks).encode("utf-8"))
+                                               marks=marks), fsync=True)
     page = report_html(recs, study_name=study_name, objectives=objectives, constraints=constraints,
                        scenarios=scenarios, importances=importances, importance_spread=importance_spread,
                        storage_label=storage_label, png=png, x_metric=x_metric, y_metric=y_metric,
                        confirmed=confirmed, marks=marks)
-    _atomic_write(paths["html"], page.encode("utf-8"))
+    write_atomic(paths["html"], page, fsync=True)
     return paths

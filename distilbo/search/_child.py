@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from distilbo import progress
-from distilbo._io import write_json_atomic
+from distilbo._io import write_atomic, write_json_atomic
 from distilbo.config import SECTIONS, Config
 from distilbo.distill.rung_report import EXIT_STOPPED, StoppedAtRung
 
@@ -158,9 +158,7 @@ def main(spec_path: str) -> int:
             tb = "".join(traceback.format_exception(e))
         except MemoryError:
             tb = ""
-        tmp = trial_dir / ".error.txt.tmp"
-        tmp.write_text(f"{reason}\n\n{tb}")
-        os.replace(tmp, trial_dir / "error.txt")
+        write_atomic(trial_dir / "error.txt", f"{reason}\n\n{tb}")
         print(tb, file=sys.stderr)
         return EXIT_ERROR
 

@@ -15,7 +15,6 @@ The disk budget (`prune_checkpoints`, `[search] keep = "frontier"`) touches only
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -24,6 +23,7 @@ from typing import Any
 
 import optuna
 
+from distilbo._io import write_atomic
 from distilbo.config import Config
 from distilbo.errors import UserError
 from distilbo.search._records import records
@@ -108,10 +108,8 @@ def claim_study_dir(cfg: Config, study: optuna.Study) -> Path:
 def _write_marker(folder: Path, study_name: str, storage: Storage, uid: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{STUDY_MARKER}.tmp{os.getpid()}"
-        tmp.write_text(json.dumps({"study": study_name, "storage": storage.label, "uid": uid}, indent=1),
-                       encoding="utf-8")
-        os.replace(tmp, folder / STUDY_MARKER)
+        write_atomic(folder / STUDY_MARKER,
+                     json.dumps({"study": study_name, "storage": storage.label, "uid": uid}, indent=1))
     except OSError as e:
         raise UserError(f"study folder {folder}: cannot write ({e.strerror or e}); free disk space, fix its "
                         "permissions or pick another run folder with --set out=DIR") from None

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from optuna.trial import TrialState
 
+from distilbo._io import write_atomic
 from distilbo.errors import UserError
 from distilbo.search._child import config_from_dict, config_to_dict
 from distilbo.search.early_stop import StoppedAtRung
@@ -271,9 +272,7 @@ class RayExecutor:
             if path.is_file() and path.read_bytes() == data:
                 return  # the same file (a shared folder): nothing to do
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.ray{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_atomic(path, data)
         except OSError as e:
             log.warning("%s: not written (%s)", path, e.strerror or e)
 
