@@ -249,3 +249,22 @@ def test_every_top_level_name_is_what_it_says_whatever_was_imported_first():
     for name in distilbo.__all__:
         value = getattr(distilbo, name)
         assert not isinstance(value, types.ModuleType), f"distilbo.{name} is a module"
+
+
+def test_the_developers_layout_table_matches_the_tree():
+    """DEVELOPERS.md's layout table names every file of distilbo/search/ and every top-level module (a sub-PKG
+    other than search/ may be described as a folder), and every distilbo/ path it names exists."""
+    text = (REPO / "DEVELOPERS.md").read_text(encoding="utf-8")
+    rows = "\n".join(line for line in text.splitlines() if line.startswith("| `distilbo/"))
+    for f in sorted(PKG.rglob("*.py")):
+        rel = f.relative_to(REPO).as_posix()
+        if f.name == "__init__.py":
+            continue
+        if f.parent == PKG:
+            assert f"`{rel}`" in rows, f"{rel} is not in DEVELOPERS.md's layout table"
+        elif f.parent.name == "search":
+            assert f"`{f.name}`" in rows, f"{rel} is not in DEVELOPERS.md's layout table"
+        else:
+            assert f"`{f.parent.relative_to(REPO).as_posix()}/`" in rows or f"`{rel}`" in rows, rel
+    for named in re.findall(r"`(distilbo/[\w/]+(?:\.py|/))`", rows):
+        assert (REPO / named).exists(), f"DEVELOPERS.md names {named}, which does not exist"
