@@ -473,3 +473,22 @@ def test_a_custom_trial_functions_own_metric_is_an_objective_and_a_constraint(tm
     bad = run_search(cfg2, n_trials=1, trial_fn=st.smooth, estimate_fn=None, progress=False)
     failure = records(bad)[0]["failure"]
     assert "no 'exact_int8'" in failure and "it returned: exact" in failure
+
+
+def test_a_worker_that_loses_every_trial_stops_the_search_with_the_reason(tmp_path):
+    """A lost trial (its worker or node gone) does not count against the budget, so an executor that loses every
+    trial (on 2026-12-07 a dead Ray relay: 1,429 lost trials in 6 minutes) must stop the search, not spin."""
+    from distilbo.search._loop import MAX_LOST_IN_A_ROW, work
+    from distilbo.search._outcome import TrialLost
+
+    study = create_or_load_study(st.make_config(tmp_path, sampler="random"))
+    calls = []
+
+    def objective(trial):
+        calls.append(trial.number)
+        raise TrialLost(f"lost its Ray worker or node (ActorDiedError: relay {trial.number})")
+
+    with pytest.raises(UserError, match=rf"{MAX_LOST_IN_A_ROW} trials in a row lost .*relay {MAX_LOST_IN_A_ROW - 1}\)"):
+        work(study, objective, budget=3, grace_period=60)
+    assert len(calls) == MAX_LOST_IN_A_ROW
+    assert all(t.state == TrialState.FAIL for t in study.trials)

@@ -59,6 +59,11 @@ def surplus(study: optuna.Study, trial: Trial, *, budget: int) -> str | None:
     return None
 
 
+MAX_LOST_IN_A_ROW = 10
+"""A worker stops the search (UserError) after this many of its trials in a row lost their worker or node: a lost
+trial does not count against the budget, so a cluster that loses every trial would otherwise start them forever."""
+
+
 def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budget: int, grace_period: float,
          deadline: float | None = None, on_trial: Callable[[], None] | None = None, poll: float = 2.0) -> None:
     """Run trials until the study has `budget` finished ones (or time.time() passes `deadline`). Several
@@ -66,13 +71,23 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
     trial two workers started at once beyond the budget is not run (state PRUNED, user attr `surplus`)."""
 
     own = own_folder(study)
+    lost: list[str] = []  # this worker's trials lost in a row (their reasons)
 
     def guarded(trial: Trial) -> list[float]:
         why = surplus(study, trial, budget=budget)
         if why is not None:
             trial.set_user_attr("surplus", why)
             raise optuna.TrialPruned(why)
-        return objective(trial)
+        try:
+            values = objective(trial)
+        except TrialLost as e:
+            lost.append(str(e))
+            raise
+        except BaseException:
+            lost.clear()
+            raise
+        lost.clear()
+        return values
 
     while True:
         fail_stale_trials(study, grace_period=grace_period)
@@ -83,6 +98,10 @@ def work(study: optuna.Study, objective: Callable[[Trial], list[float]], *, budg
             time.sleep(poll)
             continue
         study.optimize(guarded, n_trials=1, catch=(TrialLost,))
+        if len(lost) >= MAX_LOST_IN_A_ROW:
+            raise UserError(f"{len(lost)} trials in a row lost their worker or node, the last {lost[-1]}; the "
+                            "executor cannot run trials (on Ray: check the cluster with `ray status`); fix it and "
+                            "run the same command again to resume")
         prune_checkpoints(study, own=own)
         if on_trial is not None:
             on_trial()

@@ -194,9 +194,13 @@ class RayExecutor:
         connect(cfg)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        # the relay lives on the driver's node (hard affinity: with soft affinity Ray may place it on a worker node,
+        # and losing that node then lost every later trial); recreated if it dies all the same (`_relay_lost`)
         here = ray.get_runtime_context().get_node_id()
-        self._relay = ray.remote(num_cpus=0)(_Relay).options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True)).remote()
+        self._new_relay = lambda: ray.remote(num_cpus=0)(_Relay).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False)).remote()
+        self._relay = self._new_relay()
+        self._relay_lock = threading.Lock()
         run = cfg.run
         cpus = run.trial_cpus or (run.num_threads if run.num_threads > 0 else 1)
         self._options: dict[str, Any] = {"num_cpus": cpus, "num_gpus": run.trial_gpus, "max_retries": 0,
@@ -234,6 +238,7 @@ class RayExecutor:
                         log.warning("heartbeat not recorded: %s", e)
             out = ray.get(ref)
         except self._lost as e:
+            self._relay_lost(e)
             raise TrialLost(f"lost its Ray worker or node ({type(e).__name__}: "
                             f"{' '.join(str(e).split())[:200]}); not counted, another trial takes its place") from None
         except ray.exceptions.RayTaskError as e:  # the task itself raised (e.g. distilbo missing on the node)
@@ -242,13 +247,24 @@ class RayExecutor:
             ray.cancel(ref, force=True)
             raise
         finally:
-            self._relay.forget.remote(key)
+            try:
+                self._relay.forget.remote(key)
+            except self._lost:
+                pass
         self._write_back(trial_dir, out)
         if out["status"] == "stopped":
             raise StoppedAtRung(int(out["rung"]))
         if out["status"] == "failed":
             raise TrialFailure(out["reason"])
         return out["metrics"]
+
+    def _relay_lost(self, e: BaseException) -> None:
+        """A new relay when `e` says the relay actor died (the trials running now lose theirs; later ones do not)."""
+        with self._relay_lock:
+            if self._relay._actor_id.hex() not in str(e):  # another trial's loss, or a new relay already
+                return
+            log.warning("the Ray relay actor died (%s); starting a new one", type(e).__name__)
+            self._relay = self._new_relay()
 
     def _pump(self, key: str, trial_dir: Path, on_rung: Callable[[int, dict], bool] | None) -> None:
         """Handle the messages of one running trial: progress into the driver's trial folder, rung reports
