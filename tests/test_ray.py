@@ -38,10 +38,20 @@ def cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-    for _ in range(2):
-        c.add_node(num_cpus=1)
-    c.wait_for_nodes(timeout=600)
+    c = None
+    for attempt in range(3):  # Ray gives a raylet a fixed 30 s to register: a busy machine may need another go
+        try:
+            c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+            for _ in range(2):
+                c.add_node(num_cpus=1)
+            c.wait_for_nodes(timeout=600)
+            break
+        except Exception:  # noqa: BLE001  ("The current node timed out during startup")
+            if c is not None:
+                c.shutdown()
+            c = None
+            if attempt == 2:
+                raise
     ray.init(address=c.address, log_to_driver=False)
     yield c
     ray.shutdown()
