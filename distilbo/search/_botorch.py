@@ -1,8 +1,9 @@
 """`sampler = "botorch"`: Sobol start-up trials, then constrained qLogNEHVI (`_mobo.suggest`) behind Optuna's
 sampler interface, every second model-based suggestion a local step (the acquisition maximized in a box around
-the front point with the largest hypervolume contribution, `LOCAL_EVERY`, `LOCAL_HALF_WIDTH`; issue 35). Optuna stays the study and storage layer; this file is the glue: it reads the study's trials,
-encodes their parameters, says which trials succeeded, failed, were skipped or are running, and decodes the
-suggestion.
+the front point with the largest hypervolume contribution, `LOCAL_EVERY`, `LOCAL_HALF_WIDTH`; issue 35). Optuna
+stays the study and storage layer; this file is the glue: it reads the study's trials, encodes their parameters
+(`_encoding`, the pure unit-cube math), says which trials succeeded, failed, were skipped or are running, and
+decodes the suggestion.
 
     sampler = QmcThenBoTorch(seed=0, n_startup_trials=8, objectives=cfg.search.objectives,
                              constraints=cfg.search.constraints, known=lambda params: {"num_parameters": ...})
@@ -29,9 +30,11 @@ from typing import Any, Callable
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from distilbo.search._encoding import decode, discrete_units, encode, width
+from distilbo.search._sobol import TrialIndexedQmc
 from distilbo.search.early_stop import stopped_view
 from distilbo.search.space import unfixed
 
@@ -49,48 +52,6 @@ MAX_DISCRETE = 64
 """Integer columns with more values than this are relaxed to continuous and rounded."""
 
 
-# ----------------------------------------------------------------------------------------- encoding
-def _unit(d: FloatDistribution | IntDistribution, v: float) -> float:
-    lo, hi = float(d.low), float(d.high)
-    if hi == lo:
-        return 0.0
-    if d.log:
-        return (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
-    return (v - lo) / (hi - lo)
-
-
-def _from_unit(d: FloatDistribution | IntDistribution, u: float) -> float:
-    lo, hi = float(d.low), float(d.high)
-    u = min(max(u, 0.0), 1.0)
-    return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if d.log else lo + u * (hi - lo)
-
-
-def _grid(d: BaseDistribution) -> list[float] | None:
-    """The allowed values of an integer or stepped float column, or None (continuous)."""
-    if isinstance(d, IntDistribution):
-        return [float(v) for v in range(d.low, d.high + 1, d.step)]
-    if isinstance(d, FloatDistribution) and d.step is not None:
-        n = int(round((d.high - d.low) / d.step))
-        return [d.low + i * d.step for i in range(n + 1)]
-    return None
-
-
-def encode(d: BaseDistribution, v: Any) -> float:
-    if isinstance(d, CategoricalDistribution):
-        return float(d.to_internal_repr(v))
-    return _unit(d, float(v))  # type: ignore[arg-type]
-
-
-def decode(d: BaseDistribution, u: float) -> Any:
-    if isinstance(d, CategoricalDistribution):
-        return d.choices[min(max(int(round(u)), 0), len(d.choices) - 1)]
-    x = _from_unit(d, u)  # type: ignore[arg-type]
-    grid = _grid(d)
-    if grid is not None:
-        x = min(grid, key=lambda g: abs(g - x))
-    return int(round(x)) if isinstance(d, IntDistribution) else float(x)
-
-
 # ----------------------------------------------------------------------------------------- exact metrics
 class _Known:
     """`known(params)` cached on the parameters it depends on. Which ones: each parameter is moved alone to two
@@ -102,12 +63,12 @@ class _Known:
         names = list(space)
         self.relevant: list[str] = []
         for _ in range(3):
-            base = {n: decode(space[n], rng.uniform(0, max(1.0, _width(space[n])))) for n in names}
+            base = {n: decode(space[n], rng.uniform(0, max(1.0, width(space[n])))) for n in names}
             ref = self._known(base)
             for n in names:
                 if n in self.relevant:
                     continue
-                for u in rng.uniform(0, max(1.0, _width(space[n])), size=2):
+                for u in rng.uniform(0, max(1.0, width(space[n])), size=2):
                     if self._known({**base, n: decode(space[n], u)}) != ref:
                         self.relevant.append(n)
                         break
@@ -117,10 +78,6 @@ class _Known:
         if key not in self._cache:
             self._cache[key] = self._known(params)
         return self._cache[key]
-
-
-def _width(d: BaseDistribution) -> float:
-    return float(len(d.choices) - 1) if isinstance(d, CategoricalDistribution) else 1.0
 
 
 # ----------------------------------------------------------------------------------------- the sampler
@@ -147,7 +104,7 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
         qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._qmc = optuna.samplers.QMCSampler(seed=qmc_seed, scramble=True, warn_independent_sampling=False)
+            self._qmc = TrialIndexedQmc(seed=qmc_seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._space = optuna.search_space.IntersectionSearchSpace()
         self.last_problem: Any = None
@@ -250,13 +207,8 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
         dt = torch.float64
         d = len(names)
         lo = [0.0] * d
-        hi = [float(len(space[n].choices) - 1) if isinstance(space[n], CategoricalDistribution) else 1.0
-              for n in names]
-        discrete = {}
-        for n in names:
-            g = _grid(space[n])
-            if g is not None and len(g) <= MAX_DISCRETE and len(g) > 1:
-                discrete[cols[n]] = sorted({_unit(space[n], v) for v in g})  # type: ignore[arg-type]
+        hi = [width(space[n]) for n in names]
+        discrete = {cols[n]: units for n in names if (units := discrete_units(space[n], MAX_DISCRETE)) is not None}
         categorical = {cols[n]: len(space[n].choices) for n in names if isinstance(space[n], CategoricalDistribution)}
         signs = [1.0 if dd == optuna.study.StudyDirection.MAXIMIZE else -1.0 for dd in study.directions]
         return _mobo.Problem(

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from distilbo.config import SAMPLERS, Config, parse_space
 from distilbo.search._botorch import QmcThenBoTorch
 from distilbo.search._outcome import constraint_values
+from distilbo.search._sobol import TrialIndexedQmc
 from distilbo.search.early_stop import stopped_as_finished, stopped_view
 from distilbo.search.space import distributions, unfixed
 
@@ -41,7 +42,7 @@ class QmcThenGp(optuna.samplers.BaseSampler):
         qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._qmc = optuna.samplers.QMCSampler(seed=qmc_seed, scramble=True, warn_independent_sampling=False)
+            self._qmc = TrialIndexedQmc(seed=qmc_seed)
             self._gp = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
                                                  deterministic_objective=False)
 
