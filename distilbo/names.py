@@ -18,6 +18,10 @@ METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"
            "HasAns_forced_exact", "HasAns_forced_f1", "num_parameters", "num_non_embedding_parameters",
            "latency_ms", "peak_memory_mb", "train_seconds", "train_features_per_second", "calibrated_exact",
            "calibrated_f1", "null_threshold", "answered_pct", "calibrated_answered_pct")
+SCORES = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1",
+          "HasAns_forced_exact", "HasAns_forced_f1", "calibrated_exact", "calibrated_f1")
+"""The METRICS that are SQuAD scores in [0, 100] (a failed trial's pessimistic value for a maximized one is 0)."""
+assert set(SCORES) <= set(METRICS), "every score is a metric"
 
 
 def group_of(name: str) -> str:

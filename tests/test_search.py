@@ -509,3 +509,17 @@ def test_a_worker_that_loses_every_trial_stops_the_search_with_the_reason(tmp_pa
         work(study, objective, budget=3, grace_period=60)
     assert len(calls) == MAX_LOST_IN_A_ROW
     assert all(t.state == TrialState.FAIL for t in study.trials)
+
+
+def test_a_failed_trial_scores_zero_on_a_maximized_calibrated_score(tmp_path):
+    """A failed trial's pessimistic value for a maximized SQuAD score is 0, not the worst score seen so far: the
+    calibrated scores a user may optimize (calibrated_f1) count as scores like exact and f1 (`names.SCORES`)."""
+    from distilbo.search._outcome import pessimistic_metrics, record_success
+
+    objectives = [{"metric": "calibrated_f1", "direction": "maximize"},
+                  {"metric": "num_parameters", "direction": "minimize"}]
+    cfg = st.make_config(tmp_path, sampler="random", objectives=objectives, constraints=[])
+    study = create_or_load_study(cfg)
+    trial = study.ask()
+    study.tell(trial, record_success(trial, cfg, {"calibrated_f1": 40.0, "num_parameters": 1e6}))
+    assert pessimistic_metrics(study, cfg) == {"calibrated_f1": 0.0, "num_parameters": 1e6}

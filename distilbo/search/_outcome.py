@@ -25,12 +25,12 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from distilbo.config import Config
+from distilbo.names import SCORES
 
 FAILED = "failed"
 """Name of the constraint every trial carries: +1 when the trial failed, -1 otherwise."""
-SCORE_METRICS = ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1", "best_exact", "best_f1",
-                 "HasAns_forced_exact", "HasAns_forced_f1")
-"""Scores in [0, 100]: their pessimistic value is 0."""
+SCORE_METRICS = SCORES
+"""Scores in [0, 100] (`names.SCORES`): their pessimistic value is 0."""
 INTERRUPTED = "interrupted (the worker stopped before the trial finished)"
 
 
