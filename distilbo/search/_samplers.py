@@ -25,15 +25,12 @@ from distilbo.search.space import distributions, unfixed
 class QmcThenGp(optuna.samplers.BaseSampler):
     """Scrambled-Sobol (quasi-random) start-up trials, then Optuna's GPSampler (constrained log-EHVI).
 
-    GPSampler's own start-up draws from its independent sampler one parameter at a time, which for a QMCSampler
-    falls back to plain random; this wrapper hands whole start-up trials to QMCSampler's joint (relative) sampling.
-    The Sobol stream is seeded by `qmc_seed`, the study's own seed, never the per-process one: QMCSampler keeps
-    its sample index in the study (a system attr keyed by the seed), so a resumed study, or several workers on one
-    study, continue one Sobol sequence with no repeated point (a per-process seed would start a new sequence).
-    QMCSampler draws a study's very first trial at random (it needs one trial to know the search space); with the
-    baseline enqueued (the default), that first trial is the baseline. Start-up points are drawn in `declared`, the
-    config's space, when given: read off the trials, it can be partial while the baseline is still registering its
-    parameters, and a second worker's first trial then got a Sobol point of a few of them and the rest at random."""
+    GPSampler's own start-up draws from its independent sampler one parameter at a time; this wrapper hands whole
+    start-up trials to `_sobol.TrialIndexedQmc`, seeded by `qmc_seed` (the study's own seed, never the per-process
+    one) and indexed by trial number, so a resumed study, or several workers on one study, continue one Sobol
+    sequence with no point drawn twice. The points are drawn in `declared`, the config's space, when given (read
+    off the trials, the space is empty before the first one registers its parameters, and can be partial while
+    the baseline is still registering them); the enqueued baseline uses up none of them."""
 
     def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None,
                  stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
@@ -33,7 +34,8 @@ class TrialIndexedQmc(optuna.samplers.QMCSampler):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             super().__init__(seed=seed, scramble=True, warn_independent_sampling=False)
-        self._sobol_seed = seed
+        # no seed: one random scramble for this sampler's life (as QMCSampler), not a new one per point
+        self._sobol_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**32)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
