@@ -130,15 +130,21 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
             self._mark(study, trial, "sobol")
             return self._qmc.sample_relative(study, trial, search_space)
         why = "no successful trial yet"
-        try:
-            out = self._suggest(self._view(study), trial, search_space)
-        except Exception as e:  # noqa: BLE001  (a model that cannot be built must not stop the study)
-            why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-            log.warning("trial %d: BoTorch suggestion failed (%s); a quasi-random point instead", trial.number, why)
-            out = None
-        if out is not None:
-            self._mark(study, trial, "qlognehvi")
-            return out
+        for _ in range(2):  # a second fit when the first point is another trial's (see `_repeats`)
+            try:
+                out = self._suggest(self._view(study), trial, search_space)
+            except Exception as e:  # noqa: BLE001  (a model that cannot be built must not stop the study)
+                why = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                log.warning("trial %d: BoTorch suggestion failed (%s); a quasi-random point instead", trial.number, why)
+                out = None
+            repeat = None if out is None else _repeats(study, trial, out)
+            if out is not None and repeat is None:
+                self._mark(study, trial, "qlognehvi")
+                return out
+            if repeat is not None:
+                why = f"the model's point is trial {repeat}'s"
+            else:
+                break
         self._mark(study, trial, f"sobol ({why})")
         return self._qmc.sample_relative(study, trial, search_space)
 
@@ -239,6 +245,16 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
             self._known, self._known_space = _Known(self._known_fn, space, self._rng), dict(space)
             log.info("exact metrics depend on %s", ", ".join(self._known.relevant) or "no searched parameter")
         return self._known
+
+
+def _repeats(study: optuna.Study, trial: FrozenTrial, params: dict[str, Any]) -> int | None:
+    """The number of another trial with exactly `params`, or None. Two workers fitting at once each see the
+    other's new trial before it has parameters (no pending point yet) and can reach the same optimum; fitted again,
+    the earlier one is a pending point."""
+    for t in study._get_trials(deepcopy=False, use_cache=False):
+        if t.number != trial.number and all(t.params.get(n) == v for n, v in params.items()):
+            return t.number
+    return None
 
 
 def _first_params(space: dict[str, BaseDistribution]) -> dict[str, Any]:
