@@ -36,7 +36,6 @@ from optuna.trial import FrozenTrial, TrialState
 from distilbo.search._encoding import decode, discrete_units, encode, width
 from distilbo.search._sobol import TrialIndexedQmc
 from distilbo.search.early_stop import stopped_view
-from distilbo.search.space import unfixed
 
 # torch and botorch (`_mobo`) are imported inside the functions that fit and optimize: a study with another sampler,
 # or the start-up trials of this one, never load them
@@ -82,11 +81,8 @@ class _Known:
 
 # ----------------------------------------------------------------------------------------- the sampler
 class QmcThenBoTorch(optuna.samplers.BaseSampler):
-    """Scrambled-Sobol start-up trials (one stream per study, as `QmcThenGp`), then constrained qLogNEHVI.
-
-    `declared` (the config's space, `space.distributions`) is what every start-up trial is drawn from. Without it
-    the space is read off the trials, and a second worker's first trial, asked while the baseline is still
-    registering its parameters, would get a Sobol point of a partial space and the rest at random."""
+    """Scrambled-Sobol start-up trials (one stream per study, in `declared`: `_sobol.TrialIndexedQmc`), then
+    constrained qLogNEHVI."""
 
     def __init__(self, *, seed: int | None, n_startup_trials: int, objectives: list[dict], constraints: list[dict],
                  known: Callable[[dict[str, Any]], dict[str, Any]] | None = None, qmc_seed: int | None = None,
@@ -94,7 +90,6 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
                  stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None,
                  declared: dict[str, BaseDistribution] | None = None) -> None:
         self._seed, self._n_startup, self._stopped = seed, n_startup_trials, stopped
-        self._declared = dict(declared or {})
         self._objectives = [o["metric"] for o in objectives]
         self._constraints = [(c["metric"], float(c.get("min", -math.inf)), float(c.get("max", math.inf)))
                              for c in constraints]
@@ -104,7 +99,7 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
         qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._qmc = TrialIndexedQmc(seed=qmc_seed)
+            self._qmc = TrialIndexedQmc(seed=qmc_seed, declared=declared)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._space = optuna.search_space.IntersectionSearchSpace()
         self.last_problem: Any = None
@@ -120,8 +115,6 @@ class QmcThenBoTorch(optuna.samplers.BaseSampler):
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
         if self._startup(study):
-            if self._declared:
-                return unfixed(self._declared, trial)
             return self._qmc.infer_relative_search_space(study, trial)
         return {n: d for n, d in self._space.calculate(study).items() if not d.single()}
 

@@ -19,7 +19,7 @@ from distilbo.search._botorch import QmcThenBoTorch
 from distilbo.search._outcome import constraint_values
 from distilbo.search._sobol import TrialIndexedQmc
 from distilbo.search.early_stop import stopped_as_finished, stopped_view
-from distilbo.search.space import distributions, unfixed
+from distilbo.search.space import distributions
 
 
 class QmcThenGp(optuna.samplers.BaseSampler):
@@ -35,11 +35,11 @@ class QmcThenGp(optuna.samplers.BaseSampler):
     def __init__(self, *, seed: int | None, n_startup_trials: int, qmc_seed: int | None = None,
                  stopped: Callable[[list[FrozenTrial]], list[FrozenTrial]] | None = None,
                  declared: dict[str, BaseDistribution] | None = None) -> None:
-        self._n_startup, self._stopped, self._declared = n_startup_trials, stopped, dict(declared or {})
+        self._n_startup, self._stopped = n_startup_trials, stopped
         qmc_seed = seed if qmc_seed is None else qmc_seed
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            self._qmc = TrialIndexedQmc(seed=qmc_seed)
+            self._qmc = TrialIndexedQmc(seed=qmc_seed, declared=declared)
             self._gp = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
                                                  deterministic_objective=False)
 
@@ -51,11 +51,7 @@ class QmcThenGp(optuna.samplers.BaseSampler):
         return self._qmc if done < self._n_startup else self._gp
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
-        sampler = self._active(self._view(study))
-        space = sampler.infer_relative_search_space(study, trial)  # (QMCSampler's also draws its first trial at random)
-        if sampler is self._qmc and self._declared:
-            return unfixed(self._declared, trial)
-        return space
+        return self._active(self._view(study)).infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
         view = self._view(study)

@@ -19,6 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
 from distilbo.search._encoding import sobol_params
+from distilbo.search.space import unfixed
 
 
 def sobol_index(study: optuna.Study, trial: FrozenTrial) -> int:
@@ -28,14 +29,24 @@ def sobol_index(study: optuna.Study, trial: FrozenTrial) -> int:
 
 
 class TrialIndexedQmc(optuna.samplers.QMCSampler):
-    """Scrambled Sobol, seeded by `seed`, indexed by `sobol_index` (see the module docstring)."""
+    """Scrambled Sobol, seeded by `seed`, indexed by `sobol_index` (see the module docstring), drawn in `declared`
+    (the config's space, `space.distributions`) when given, less what an enqueued trial fixes. Read off the
+    trials, as QMCSampler does, the space is empty before the first trial registers its parameters and partial
+    while the baseline is still registering them: a second worker's first trial got a Sobol point of a few
+    parameters and the rest at random."""
 
-    def __init__(self, *, seed: int | None) -> None:
+    def __init__(self, *, seed: int | None, declared: dict[str, BaseDistribution] | None = None) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             super().__init__(seed=seed, scramble=True, warn_independent_sampling=False)
         # no seed: one random scramble for this sampler's life (as QMCSampler), not a new one per point
+        self._declared = dict(declared or {})
         self._sobol_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if self._declared:
+            return unfixed(self._declared, trial)
+        return super().infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
