@@ -1,6 +1,7 @@
-# Sourced by the student probes (small_, large_, wide_, alldata_students.sh), not run: the venv, the settings
-# they share and `one`, which runs one `distilbo distill` at the CPU config's fidelity (1,000 questions + 1,500
-# transfer questions, one epoch, 600 dev; one thread, so two run side by side) unless it has finished already.
+# Sourced by the student probes (small_, large_, wide_, alldata_students.sh, serving_curves.sh), not run: the venv,
+# the settings they share and `one`, which runs one `distilbo distill` of $CONFIG (default configs/cpu-squad2.toml:
+# 1,000 questions + 1,500 transfer questions, one epoch, 600 dev; one thread, so two run side by side) unless it has
+# finished already.
 #
 #   RUN=runs/NAME; . "$(dirname "$0")/_students.sh"; one NAME "${WINNING[@]}" n_layers=3 learning_rate=1e-3
 set -euo pipefail
@@ -19,6 +20,6 @@ WINNING=(warmup_ratio=0.1 layer_selection=bottom selection=magnitude alpha_ce=1.
 one() {  # name, then NAME=VALUE settings (each becomes --set NAME=VALUE); output in $RUN/NAME, log $RUN/NAME.log
   local name=$1 flags=() kv; shift
   for kv in "$@"; do flags+=(--set "$kv"); done
-  [ -f "$RUN/$name/metrics.json" ] || distilbo distill --config configs/cpu-squad2.toml --quiet --set num_threads=1 \
+  [ -f "$RUN/$name/metrics.json" ] || distilbo distill --config "${CONFIG:-configs/cpu-squad2.toml}" --quiet --set num_threads=1 \
     --out "$RUN/$name" "${flags[@]}" > "$RUN/$name.log" 2>&1
 }
