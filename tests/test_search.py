@@ -27,7 +27,7 @@ from distilbo.search import (create_or_load_study, fail_stale_trials, make_objec
                              records, run_search, status, status_table)
 from distilbo.search.runner import ensure_baseline
 from distilbo.config import parse_space
-from distilbo.search.space import sample
+from distilbo.search.space import distributions, sample
 from distilbo.search.study import make_sampler, open_storage
 
 torch.set_num_threads(1)
@@ -126,6 +126,23 @@ def test_gp_study_end_to_end_in_child_processes(tmp_path):
     table = status_table(recs)
     assert table.splitlines()[1].startswith("0*")
     assert status(cfg).splitlines()[0] == table.splitlines()[0]
+
+
+def test_declared_space_is_what_suggest_registers():
+    """`space.distributions` (what start-up trials are drawn from before any trial registered its own) repeats
+    `space.suggest`'s switch over kinds; Optuna's record of what a sampled trial registered is the reference."""
+    params = parse_space({"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+                          "dropout": {"type": "float", "low": 0.0, "high": 0.3, "step": 0.05},
+                          "dim": {"type": "int", "low": 192, "high": 384, "step": 64},
+                          "batch_size": {"type": "int", "low": 8, "high": 128, "log": True},
+                          "layer_selection": {"type": "categorical", "choices": ["even", "bottom"]},
+                          "warmup_ratio": 0.1}, where="test")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    values = sample(trial, params)
+    assert values["warmup_ratio"] == 0.1
+    assert distributions(params) == study.trials[0].distributions
+    assert list(distributions(params)) == ["learning_rate", "dropout", "dim", "batch_size", "layer_selection"]
 
 
 @pytest.mark.slow
