@@ -22,8 +22,8 @@ def main(run: pathlib.Path, out: pathlib.Path, plot: bool = False) -> None:
     rows = []
     for d in sorted(p for p in run.iterdir() if (p / "metrics.json").is_file()):
         m, c = json.loads((d / "metrics.json").read_text()), json.loads((d / "trial_config.json").read_text())
-        points = [json.loads(line) for line in (d / "curves.jsonl").read_text().splitlines()
-                  if '"HasAns_forced_f1"' in line]
+        points = [p for p in map(json.loads, (d / "curves.jsonl").read_text().splitlines())
+                  if "HasAns_forced_f1" in p and "rung" not in p]  # a rung's score is on fewer questions
         curve = [round(p["HasAns_forced_f1"], 2) for p in points]
         rows.append({"name": d.name, "num_parameters": m["num_parameters"],
                      "start_HasAns_forced_f1": m.get("start_HasAns_forced_f1"),
