@@ -100,6 +100,11 @@ def test_fused_adamw_updates_like_the_plain_one(tmp_path):
                                                                           rel=1e-5)
     moved = 0.0
     for (name, pa), pb in zip(sa.state_dict().items(), sb.state_dict().values()):
+        if name == "qa_outputs.bias":
+            # a logit shift shared by every position: softmax-minus-target sums to 0 over positions, so its
+            # gradient is 0 in exact arithmetic and Adam's m / sqrt(v) turns the rounding into whole steps of either
+            # sign (it moved 1.7e-4 apart on an AMD EPYC): noise, not an update to compare
+            continue
         # within 5% of one Adam step (lr 1e-3): where a gradient is near 0, m / sqrt(v) amplifies rounding
         torch.testing.assert_close(pa, pb, rtol=0, atol=5e-5, msg=lambda m: f"{name}: {m}")
         moved = max(moved, float((pa.float() - start[name].float()).abs().max()))
