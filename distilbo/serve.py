@@ -28,6 +28,7 @@ Shape glossary:  N windows;  L max_seq_length;  B batch rows;  S longest row of 
 from __future__ import annotations
 
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ import torch
 from distilbo._cache import cached_arrays, content_key
 from distilbo._onnx import (export_onnx, onnx_latency, onnx_logits, onnx_session, quantize_onnx_int8,
                             require_export_extra, verify_onnx)
+from distilbo._quiet import quiet_window
 from distilbo.config import RUNTIMES
 from distilbo.data.types import Features
 from distilbo.errors import UserError
@@ -123,9 +125,10 @@ def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: in
     """Latency of a model shape before training: `build()` -> a random-weight model of that shape, served in
     `runtime` (`serve`; ONNX ones export and quantize it in a scratch folder first) and timed like
     `latency_ms` on a batch of random tokens with the real batch's row `lengths` (B = len(lengths), S = the
-    longest; the padding pattern matters: an all-ones mask takes a faster attention path). Cached per (key,
-    lengths, runtime, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max - min) /
-    median}."""
+    longest; the padding pattern matters: an all-ones mask takes a faster attention path). With a `cache_dir`, the
+    timing runs in a quiet window (`distilbo._quiet`: training loops on this machine pause between steps). Cached
+    per (key, lengths, runtime, machine): {latency_ms, batch_ms_median, batch_ms_min, batch_ms_max, spread = (max -
+    min) / median, quiet = 1.0 when every training loop had paused, 0.0 when not, nan for an entry from before}."""
     batch_size, lengths = len(lengths), [int(n) for n in lengths]
 
     def measure() -> dict[str, np.ndarray]:
@@ -135,21 +138,21 @@ def shape_latency_ms(build: Any, *, key: Any, lengths: list[int], vocab_size: in
         inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
         with torch.random.fork_rng(devices=[]):
             model = build().to(device)
-        if runtime == "pytorch":
-            r = latency_ms(model, inputs, batch_size=batch_size, repeats=repeats, warmup=warmup, device=device)
-        else:
-            with tempfile.TemporaryDirectory(prefix="distilbo-shape-") as tmp:
-                served = serve(model, runtime, folder=tmp, example=inputs, device=device, check=False)
+        with tempfile.TemporaryDirectory(prefix="distilbo-shape-") as tmp:
+            served = serve(model, runtime, folder=tmp, example=inputs, device=device, check=False)
+            with quiet_window(cache_dir) if cache_dir is not None else nullcontext(False) as quiet:
                 r = served.latency(inputs, batch_size=batch_size, repeats=repeats, warmup=warmup)
-        return {"ms": np.array([r["batch_ms_median"], r["batch_ms_min"], r["batch_ms_max"]], dtype=np.float64)}
+        return {"ms": np.array([r["batch_ms_median"], r["batch_ms_min"], r["batch_ms_max"]], dtype=np.float64),
+                "quiet": np.array([float(quiet)])}
 
     # the pytorch runtime keeps the key it had before runtimes existed (cached latencies stay valid)
     k = content_key(1, key, lengths, vocab_size, repeats, warmup, machine_key(device),
                     *([] if runtime == "pytorch" else [runtime]))
-    med, lo, hi = (float(v) for v in cached_arrays("latency", k, measure, cache_dir=cache_dir, mmap=False,
-                                                   expect={"ms": (3,)})["ms"])
+    got = cached_arrays("latency", k, measure, cache_dir=cache_dir, mmap=False, expect={"ms": (3,)})
+    med, lo, hi = (float(v) for v in got["ms"])
     return {"latency_ms": med / batch_size, "batch_ms_median": med, "batch_ms_min": lo, "batch_ms_max": hi,
-            "spread": (hi - lo) / med if med > 0 else 0.0}
+            "spread": (hi - lo) / med if med > 0 else 0.0,
+            "quiet": float(got["quiet"][0]) if "quiet" in got else float("nan")}
 
 
 __all__ = ["RUNTIMES", "ONNX_FILES", "Served", "serve", "require_runtime", "shape_latency_ms"]

@@ -13,7 +13,8 @@ forward and backward run under `cfg.train.precision` (bf16 autocast on CPUs with
 rounding (measured in benchmarks/throughput.py).
 With `[search] rungs` (fractions of the training) and `at_rung(k, student) -> bool`, the loop asks at each rung
 whether to go on and raises `StoppedAtRung(k)` when told to stop (`distilbo.distill.rung_report`); the time
-`at_rung` takes (its dev scoring) is not training time.
+`at_rung` takes (its dev scoring) is not training time. Between steps the loop pauses while a latency measurement
+on the same machine asks for quiet (`distilbo._quiet`); the pause is not training time either.
 
 Shape glossary:  N features;  L max_seq_length;  B batch rows;  S longest row of a batch
 """
@@ -30,6 +31,8 @@ import numpy as np
 import torch
 
 from distilbo import progress as live
+from distilbo._cache import cache_dir
+from distilbo._quiet import pause_if_asked, trainer
 from distilbo.config import Config
 from distilbo.data.batches import batch_order, bucket_width, model_inputs, to_batch
 from distilbo.data.types import Features
@@ -123,104 +126,112 @@ def distill(student: Any, train: Features, *, cfg: Config, device: torch.device,
     next_rung = 0
 
     step = micro = seen = 0
+    quiet_root = cache_dir(cfg)
     run_loss = run_soft = run_hard = run_hidden = run_null = 0.0
     run_n = 0
     t0 = time.perf_counter()
     if dev_eval is not None and t.eval_at_start:
         score_dev()  # the seeded student, before any step: row with step 0
     live.phase("training", epoch=0.0, epochs=t.num_train_epochs, step=0, total_steps=total_steps, loss=None, eta_s=None)
-    epoch = 0
-    while micro < total_micro:
-        epoch += 1
-        for idx in batch_order(train.lengths, batch_size=t.batch_size, shuffle=True,
-                               group_by_length=t.group_by_length, rng=rng):
-            if micro >= total_micro:
-                break
-            width = bucket_width(int(train.lengths[idx].max()), t.length_buckets, stored=train.input_ids.shape[1])
-            batch = to_batch(train, idx, device=device, token_types=student_types or teacher_types, pad_to=width)
-            s_width = batch["input_ids"].shape[1]
-            ts = te = th = sh = None
-            if teacher_start is not None:
-                ts = torch.from_numpy(np.asarray(teacher_start[idx, :s_width], dtype=np.float32)).to(device)
-                te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
-            if teacher_model is not None and (alpha_cos > 0 or (ts is None and alpha_ce > 0)):
-                with torch.inference_mode(), autocast(device):  # as the cached logits: fp32 on the CPU
-                    out_t = teacher_model(**_inputs(batch, token_types=teacher_types), **hidden)
-                if ts is None:
-                    ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
-                if alpha_cos > 0:
-                    th = out_t.hidden_states[-1].float().clone()  # (B, S, H)
-            with autocast(device, precision):
-                out = forward(**_inputs(batch, token_types=student_types), **hidden)
-            if alpha_cos > 0:
-                sh = out.hidden_states[-1]  # (B, S, H)
-            losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
-                                       start_positions=batch["start_positions"], end_positions=batch["end_positions"],
-                                       attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
-                                       alpha_squad=alpha_squad, temperature=temperature,
-                                       labeled=None if labeled is None else torch.from_numpy(labeled[idx]).to(device),
-                                       alpha_cos=alpha_cos, student_hidden=sh, teacher_hidden=th,
-                                       alpha_null=alpha_null, context=batch["context"],
-                                       max_answer_length=max_answer_length)
-            (losses["loss"] / t.gradient_accumulation_steps).backward()
-            micro += 1
-            seen += len(idx)
-            run_loss += float(losses["loss"].detach())
-            run_soft += float(losses["soft"])
-            run_hard += float(losses["hard"])
-            run_hidden += float(losses["hidden"])
-            run_null += float(losses["null"])
-            run_n += 1
-            if micro % t.gradient_accumulation_steps == 0 or micro == total_micro:
-                if master:
-                    master.take_grads()
-                if t.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(master.params if master else student.parameters(), t.max_grad_norm)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                if master:
-                    master.put_weights()
-                step += 1
-                if step % t.logging_steps == 0 or micro == total_micro:
-                    row = {"step": step, "epoch": round(micro / n_batches, 4), "loss": run_loss / run_n,
-                           "soft": run_soft / run_n, "hard": run_hard / run_n, "lr": schedule.get_last_lr()[0]}
+    with trainer(quiet_root):  # a latency measurement on this machine may ask the loop to pause (_quiet)
+        epoch = 0
+        while micro < total_micro:
+            epoch += 1
+            for idx in batch_order(train.lengths, batch_size=t.batch_size, shuffle=True,
+                                   group_by_length=t.group_by_length, rng=rng):
+                if micro >= total_micro:
+                    break
+                t0 += pause_if_asked(quiet_root)  # between steps; a pause is not training time
+                width = bucket_width(int(train.lengths[idx].max()), t.length_buckets, stored=train.input_ids.shape[1])
+                batch = to_batch(train, idx, device=device, token_types=student_types or teacher_types, pad_to=width)
+                s_width = batch["input_ids"].shape[1]
+                ts = te = th = sh = None
+                if teacher_start is not None:
+                    ts = torch.from_numpy(np.asarray(teacher_start[idx, :s_width], dtype=np.float32)).to(device)
+                    te = torch.from_numpy(np.asarray(teacher_end[idx, :s_width], dtype=np.float32)).to(device)
+                if teacher_model is not None and (alpha_cos > 0 or (ts is None and alpha_ce > 0)):
+                    with torch.inference_mode(), autocast(device):  # as the cached logits: fp32 on the CPU
+                        out_t = teacher_model(**_inputs(batch, token_types=teacher_types), **hidden)
+                    if ts is None:
+                        ts, te = out_t.start_logits.float().clone(), out_t.end_logits.float().clone()
                     if alpha_cos > 0:
-                        row["hidden"] = run_hidden / run_n
-                    if alpha_null > 0:
-                        row["null"] = run_null / run_n
-                    if not math.isfinite(row["loss"]):
-                        raise FloatingPointError(f"training loss is {row['loss']} at step {step} (learning rate too high?)")
-                    curves.append(row)
-                    if log:
-                        log(row)
-                    run_loss = run_soft = run_hard = run_hidden = run_null = 0.0
-                    run_n = 0
-                if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
-                    score_dev()
-            while next_rung < len(rung_at) and micro >= rung_at[next_rung] and micro < total_micro:
-                asked = time.perf_counter()
-                live.phase("rung decision", rung=next_rung)
-                with master.fp32() if master else _nothing():
-                    go_on = at_rung(next_rung, student)
-                student.train()
-                t0 += time.perf_counter() - asked
-                if not go_on:
-                    if bar is not None:
-                        bar.close()
-                    raise StoppedAtRung(next_rung)
-                live.phase("training")
-                next_rung += 1
-            _live_update(micro=micro, total_micro=total_micro, n_batches=n_batches, step=step,
-                         loss=float(losses["loss"].detach()), train_s=time.perf_counter() - t0)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(epoch=f"{micro / n_batches:.2f}/{t.num_train_epochs:g}", loss=f"{float(losses['loss'].detach()):.3f}")
-        last = micro >= total_micro
-        if dev_eval is not None and (last or t.eval_each_epoch):
-            score_dev()
-    if bar is not None:
-        bar.close()
+                        th = out_t.hidden_states[-1].float().clone()  # (B, S, H)
+                with autocast(device, precision):
+                    out = forward(**_inputs(batch, token_types=student_types), **hidden)
+                if alpha_cos > 0:
+                    sh = out.hidden_states[-1]  # (B, S, H)
+                losses = distillation_loss(out.start_logits, out.end_logits, teacher_start=ts, teacher_end=te,
+                                           start_positions=batch["start_positions"],
+                                           end_positions=batch["end_positions"],
+                                           attention_mask=batch["attention_mask"], alpha_ce=alpha_ce,
+                                           alpha_squad=alpha_squad, temperature=temperature,
+                                           labeled=None if labeled is None
+                                           else torch.from_numpy(labeled[idx]).to(device),
+                                           alpha_cos=alpha_cos, student_hidden=sh, teacher_hidden=th,
+                                           alpha_null=alpha_null, context=batch["context"],
+                                           max_answer_length=max_answer_length)
+                (losses["loss"] / t.gradient_accumulation_steps).backward()
+                micro += 1
+                seen += len(idx)
+                run_loss += float(losses["loss"].detach())
+                run_soft += float(losses["soft"])
+                run_hard += float(losses["hard"])
+                run_hidden += float(losses["hidden"])
+                run_null += float(losses["null"])
+                run_n += 1
+                if micro % t.gradient_accumulation_steps == 0 or micro == total_micro:
+                    if master:
+                        master.take_grads()
+                    if t.max_grad_norm > 0:
+                        torch.nn.utils.clip_grad_norm_(master.params if master else student.parameters(),
+                                                       t.max_grad_norm)
+                    optimizer.step()
+                    schedule.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    if master:
+                        master.put_weights()
+                    step += 1
+                    if step % t.logging_steps == 0 or micro == total_micro:
+                        row = {"step": step, "epoch": round(micro / n_batches, 4), "loss": run_loss / run_n,
+                               "soft": run_soft / run_n, "hard": run_hard / run_n, "lr": schedule.get_last_lr()[0]}
+                        if alpha_cos > 0:
+                            row["hidden"] = run_hidden / run_n
+                        if alpha_null > 0:
+                            row["null"] = run_null / run_n
+                        if not math.isfinite(row["loss"]):
+                            raise FloatingPointError(f"training loss is {row['loss']} at step {step} "
+                                                     "(learning rate too high?)")
+                        curves.append(row)
+                        if log:
+                            log(row)
+                        run_loss = run_soft = run_hard = run_hidden = run_null = 0.0
+                        run_n = 0
+                    if dev_eval is not None and t.eval_steps and step % t.eval_steps == 0 and micro < total_micro:
+                        score_dev()
+                while next_rung < len(rung_at) and micro >= rung_at[next_rung] and micro < total_micro:
+                    asked = time.perf_counter()
+                    live.phase("rung decision", rung=next_rung)
+                    with master.fp32() if master else _nothing():
+                        go_on = at_rung(next_rung, student)
+                    student.train()
+                    t0 += time.perf_counter() - asked
+                    if not go_on:
+                        if bar is not None:
+                            bar.close()
+                        raise StoppedAtRung(next_rung)
+                    live.phase("training")
+                    next_rung += 1
+                _live_update(micro=micro, total_micro=total_micro, n_batches=n_batches, step=step,
+                             loss=float(losses["loss"].detach()), train_s=time.perf_counter() - t0)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=f"{micro / n_batches:.2f}/{t.num_train_epochs:g}",
+                                    loss=f"{float(losses['loss'].detach()):.3f}")
+            last = micro >= total_micro
+            if dev_eval is not None and (last or t.eval_each_epoch):
+                score_dev()
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - t0
     if master:
         master.restore()

@@ -30,6 +30,7 @@ from distilbo.config import Config
 from distilbo.errors import UserError, custom_code_refused
 from distilbo._cache import cache_dir
 from distilbo._io import write_json_atomic
+from distilbo._quiet import quiet_window
 from distilbo.distill.rung_report import report_rung
 from distilbo.evaluate import load_qa_model, load_tokenizer
 from distilbo.data.splits import calibration_examples
@@ -72,6 +73,9 @@ def estimate_metrics(cfg: Config) -> dict[str, float]:
         lat = predicted_latency(cfg, spec, init_config)
         known.update(latency_ms=lat["latency_ms"], latency_predicted_ms=lat["latency_ms"],
                      latency_predicted_spread=lat["spread"])
+        quiet = lat.get("quiet", float("nan"))
+        if quiet == quiet:  # 1.0: timed while every training loop here had paused, 0.0: not (nan: not known)
+            known["latency_predicted_quiet"] = quiet
     return known
 
 
@@ -455,8 +459,9 @@ def run_trial(cfg: Config, trial_dir: Path, *, progress: bool = True, score_test
         start = {f"start_{k}": v for k, v in result.curves[0].items() if k not in ("step", "epoch")}
 
     live.phase("measuring latency")
-    lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
-                     device=device)
+    with quiet_window(cache_dir(cfg)):  # trials training beside this one pause between their steps
+        lat = latency_ms(student, dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats,
+                         device=device)
     model_dir = trial_dir / "model"
     served_metrics: dict[str, Any] = {}
     if cfg.search.runtime != "pytorch":  # scored and timed again as it will be served; fp32 kept as fp32_*
@@ -515,7 +520,8 @@ def _score_served(cfg: Config, student: Any, fp32: Any, fp32_lat: dict, dev_ex: 
     served = serve(student, runtime, folder=model_dir, example=dev_f, device=device)
     start, end = served.logits(dev_f, batch_size=cfg.train.eval_batch_size)
     ev = evaluate_logits(dev_ex, dev_f, start, end, **post)
-    lat = served.latency(dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats)
+    with quiet_window(cache_dir(cfg)):
+        lat = served.latency(dev_f, batch_size=cfg.train.latency_batch_size, repeats=cfg.train.latency_repeats)
     keys = [k for k in SERVED_KEYS if k in ev.metrics and k in fp32.metrics]
     extra = {**{f"fp32_{k}": fp32.metrics[k] for k in keys},
              **{f"quantization_loss_{k}": fp32.metrics[k] - ev.metrics[k] for k in keys},
