@@ -619,6 +619,21 @@ def _coerce(raw: Any, typ: Any, where: str, *, parse_strings: bool = True) -> An
     return raw
 
 
+def data_lengths(flat: dict[str, Any]) -> dict[str, int]:
+    """The window lengths (max_seq_length, doc_stride, max_query_length) of a flat config dict (a trial's
+    trial_config.json, `Config.flat()`), defaults for the missing ones."""
+    return {k: int(flat.get(k, getattr(DataConfig, k))) for k in ("max_seq_length", "doc_stride", "max_query_length")}
+
+
+def postprocess_settings(flat: dict[str, Any]) -> dict[str, Any]:
+    """Postprocessing settings (evaluate_logits keywords) of a flat config dict, defaults for the missing ones."""
+    return {"version_2_with_negative": bool(flat.get("version_2_with_negative", DataConfig.version_2_with_negative)),
+            "n_best_size": int(flat.get("n_best_size", DataConfig.n_best_size)),
+            "max_answer_length": int(flat.get("max_answer_length", DataConfig.max_answer_length)),
+            "null_score_diff_threshold": float(flat.get("null_score_diff_threshold",
+                                                        DataConfig.null_score_diff_threshold))}
+
+
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
     """Read and validate a TOML config file, then apply flat `--set` overrides."""
     cfg = Config()
