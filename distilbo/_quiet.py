@@ -11,9 +11,10 @@ shape while the other trial trains beside it.
 
 The files live in `<root>/quiet/` (root: the cache folder, one per machine): `request-HOST-PID` (a measurement wants
 quiet), `trainer-HOST-PID` (a loop that pauses when asked), `paused-HOST-PID` (it has paused). A file whose process is
-gone, or from another host when the cache folder is shared, is ignored: a killed measurer never stalls training and
-a killed trainer never stalls a measurement. A trainer busy outside its steps (dev scoring, the teacher's logits)
-cannot pause; the measurer waits for it at most `wait_s` and then times anyway, saying so (quiet = False).
+gone is removed when next seen, and one from another host (a shared cache folder) ignored: a killed measurer never
+stalls training and a killed trainer never stalls a measurement. A trainer busy outside its steps (dev scoring, a
+rung decision) cannot pause; the measurer waits for it at most `wait_s` and then times anyway, saying so (quiet =
+False).
 """
 
 from __future__ import annotations
@@ -60,8 +61,12 @@ def _live(folder: Path, kind: str) -> set[str]:
             continue
         who = name[len(kind) + 1:]
         h, _, pid = who.rpartition("-")
-        if h == host and pid.isdigit() and who != me and _alive(int(pid)):
+        if h != host or not pid.isdigit() or who == me:
+            continue
+        if _alive(int(pid)):
             found.add(who)
+        else:  # left by a killed process: removed, so a later process with the same pid is not taken for it
+            (folder / name).unlink(missing_ok=True)
     return found
 
 

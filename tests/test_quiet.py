@@ -89,6 +89,7 @@ def test_a_dead_or_foreign_request_pauses_nobody(tmp_path):
         (folder / f"request-other-host-{sleeper.pid}").touch()  # a live pid, but another machine's request
         assert pause_if_asked(tmp_path, max_s=3600) == 0.0
         assert not list(folder.glob("paused-*"))
+        assert [p.name for p in folder.glob("request-*")] == [f"request-other-host-{sleeper.pid}"]  # dead one gone
         (folder / f"request-{socket.gethostname()}-{sleeper.pid}").touch()  # a live request here: it pauses
         assert pause_if_asked(tmp_path, max_s=0.2) > 0.0
         assert not list(folder.glob("paused-*"))  # and unmarks itself after
@@ -111,6 +112,7 @@ def test_a_trainer_that_cannot_pause_is_waited_for_at_most_wait_s(tmp_path):
         busy.wait()
     with quiet_window(tmp_path, wait_s=3600) as quiet:
         assert quiet  # the dead trainer's file is ignored
+    assert not list(folder.glob("trainer-*"))  # and removed, so a new process with its pid is not taken for it
 
 
 def test_the_training_loop_asks_before_every_batch_and_registers_only_while_it_trains(tmp_path, monkeypatch):
